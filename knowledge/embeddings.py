@@ -1,0 +1,92 @@
+"""Embedding backends behind one small interface, chosen by settings.EMBEDDING_BACKEND.
+
+    embedder = get_embedder()
+    matrix = embedder.embed(["text", ...])   # float32, shape (n, embedder.dims), rows L2-normalised
+    embedder.model                            # recorded on every Chunk as embedding_model
+
+`local` is deterministic numpy with no download (the offline default); `openai` calls any
+OpenAI-compatible server through ragchat.openai_client.
+"""
+
+import hashlib
+import re
+from functools import lru_cache
+from typing import Protocol
+
+import numpy as np
+from django.conf import settings
+
+from ragchat import openai_client
+
+
+class Embedder(Protocol):
+    model: str
+    dims: int
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+def normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return matrix / np.where(norms == 0, 1, norms)
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+class LocalEmbedder:
+    """Feature hashing of words and word bigrams with sublinear term frequency.
+
+    Deterministic (blake2b, not Python's salted hash), so vectors agree across processes and runs.
+    """
+
+    dims = 1024
+    model = "local-hash-v1"
+
+    def _bucket(self, feature: str) -> tuple[int, float]:
+        digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        return value % self.dims, (1.0 if value >> 63 else -1.0)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dims), dtype=np.float32)
+        for row, text in enumerate(texts):
+            tokens = words(text)
+            counts: dict[str, int] = {}
+            for feature in tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]:
+                counts[feature] = counts.get(feature, 0) + 1
+            for feature, count in counts.items():
+                index, sign = self._bucket(feature)
+                out[row, index] += sign * (1.0 + np.log(count))
+        return normalise(out)
+
+
+class OpenAIEmbedder:
+    def __init__(self, model: str):
+        self.model = model
+        self.dims = 0  # known after the first call
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dims), dtype=np.float32)
+        matrix = normalise(np.array(openai_client.embed(texts, model=self.model), dtype=np.float32))
+        self.dims = matrix.shape[1]
+        return matrix
+
+
+@lru_cache(maxsize=4)
+def _embedder(backend: str, openai_model: str) -> Embedder:
+    if backend == "local":
+        return LocalEmbedder()
+    if backend == "openai":
+        return OpenAIEmbedder(openai_model)
+    raise ValueError(f"Unknown EMBEDDING_BACKEND {backend!r}: use 'local' or 'openai'.")
+
+
+def get_embedder() -> Embedder:
+    return _embedder(settings.EMBEDDING_BACKEND, settings.OPENAI_EMBEDDING_MODEL)

@@ -1,0 +1,65 @@
+import numpy as np
+from django.conf import settings
+from django.db import models
+
+
+class Document(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"
+        READY = "ready"
+        FAILED = "failed"
+
+    title = models.CharField(max_length=300)
+    filename = models.CharField(max_length=255, blank=True)  # as uploaded, display only; never a path
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(default=0)  # bytes of the original upload
+    sha256 = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    error = models.TextField(blank=True)
+    chunk_count = models.PositiveIntegerField(default=0)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents"
+    )
+    # The extracted text, so a document can be re-chunked and re-embedded without the original file.
+    text = models.TextField(blank=True)
+    # Character offsets at which each page starts (PDF); empty for documents without pages.
+    page_starts = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Bumped whenever chunks or status change: the in-memory index syncs on it (knowledge/index.py).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Chunk(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()  # 0-based order within the document
+    text = models.TextField()
+    start_char = models.PositiveIntegerField()  # [start_char, end_char) in Document.text
+    end_char = models.PositiveIntegerField()
+    page = models.PositiveIntegerField(null=True, blank=True)  # 1-based page where the chunk starts
+    token_count = models.PositiveIntegerField(default=0)
+    # Packed little-endian float32 (see bench/ingest.py: ~5x smaller than JSON and loads much faster).
+    embedding = models.BinaryField()
+    embedding_model = models.CharField(max_length=200, db_index=True)
+    dims = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["document_id", "position"]
+        constraints = [models.UniqueConstraint(fields=["document", "position"], name="unique_chunk_position")]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.position}"
+
+    @property
+    def vector(self) -> np.ndarray:
+        return np.frombuffer(self.embedding, dtype="<f4")
+
+    @staticmethod
+    def pack(vector) -> bytes:
+        return np.asarray(vector, dtype="<f4").tobytes()

@@ -1,0 +1,81 @@
+"""The one module that imports `openai`: every call to a model service goes through here.
+
+Both the chat backend (chat/llm.py) and the embedding backend (knowledge/embeddings.py) use this
+client, so timeouts, retries and error translation are set in one place and tests patch one seam.
+Works with OpenAI and with any OpenAI-compatible server named by OPENAI_BASE_URL.
+"""
+
+from functools import lru_cache
+
+import openai
+from django.conf import settings
+
+
+class ProviderError(Exception):
+    """A model service failed in a way a user should read: timeout, rate limit, 5xx, refused, broken stream."""
+
+
+@lru_cache(maxsize=4)
+def _client(api_key: str, base_url: str, timeout: float, max_retries: int) -> openai.OpenAI:
+    return openai.OpenAI(
+        api_key=api_key or "not-needed",  # local OpenAI-compatible servers accept any key
+        base_url=base_url or None,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
+
+
+def client() -> openai.OpenAI:
+    return _client(settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.OPENAI_TIMEOUT,
+                   settings.OPENAI_MAX_RETRIES)
+
+
+def describe(exc: Exception) -> str:
+    """A readable one-line reason for a failed provider call (never the API key, never a traceback)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return f"The model service did not answer within {settings.OPENAI_TIMEOUT:g} s."
+    if isinstance(exc, openai.APIConnectionError):
+        return "Could not connect to the model service."
+    if isinstance(exc, openai.RateLimitError):
+        return "The model service is rate-limiting requests (429); try again shortly."
+    if isinstance(exc, openai.APIStatusError):
+        return f"The model service answered with an error ({exc.status_code})."
+    return f"The model service failed: {exc.__class__.__name__}."
+
+
+def embed(texts: list[str], *, model: str) -> list[list[float]]:
+    """Embeddings for `texts`, in order, batched by OPENAI_EMBEDDING_BATCH."""
+    vectors: list[list[float]] = []
+    batch = max(1, settings.OPENAI_EMBEDDING_BATCH)
+    try:
+        for start in range(0, len(texts), batch):
+            response = client().embeddings.create(model=model, input=texts[start:start + batch])
+            vectors.extend(item.embedding for item in sorted(response.data, key=lambda d: d.index))
+    except openai.OpenAIError as exc:
+        raise ProviderError(describe(exc)) from exc
+    return vectors
+
+
+def chat(messages: list[dict], *, model: str):
+    """One non-streamed chat completion: returns (text, usage dict, model name)."""
+    try:
+        response = client().chat.completions.create(model=model, messages=messages)
+    except openai.OpenAIError as exc:
+        raise ProviderError(describe(exc)) from exc
+    usage = response.usage
+    return (
+        response.choices[0].message.content or "",
+        {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens} if usage else {},
+        response.model or model,
+    )
+
+
+def chat_stream(messages: list[dict], *, model: str):
+    """Yields text deltas of a streamed chat completion; raises ProviderError if it fails or breaks."""
+    try:
+        stream = client().chat.completions.create(model=model, messages=messages, stream=True)
+        for event in stream:
+            if event.choices and event.choices[0].delta.content:
+                yield event.choices[0].delta.content
+    except openai.OpenAIError as exc:
+        raise ProviderError(describe(exc)) from exc

@@ -1,0 +1,28 @@
+from django.db.models import Count
+from drf_spectacular.utils import extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from sessions_app.models import ChatSession
+from sessions_app.serializers import ChatSessionSerializer, MessageSerializer
+
+
+class ChatSessionViewSet(viewsets.ModelViewSet):
+    """A user's own chat sessions. Anyone else's are outside the queryset, so they are 404, not 403."""
+
+    serializer_class = ChatSessionSerializer
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return (ChatSession.objects.filter(owner=self.request.user)
+                .annotate(message_count=Count("messages")).order_by("-updated_at", "-created_at"))
+
+    def perform_create(self, serializer):
+        serializer.save(owner=self.request.user)
+
+    @extend_schema(responses=MessageSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def messages(self, request, pk=None):
+        session = self.get_object()
+        return Response(MessageSerializer(session.messages.all(), many=True).data)

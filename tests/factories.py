@@ -1,0 +1,19 @@
+"""Small factories shared by the tests: users, chat sessions, messages."""
+
+from django.contrib.auth import get_user_model
+
+from sessions_app.models import ChatSession, Message
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(username: str, **extra):
+    return get_user_model().objects.create_user(username=username, password=PASSWORD, **extra)
+
+
+def make_session(owner, name: str = "A chat") -> ChatSession:
+    return ChatSession.objects.create(owner=owner, name=name)
+
+
+def make_message(session: ChatSession, content: str, role: str = Message.Role.USER, **extra) -> Message:
+    return Message.objects.create(session=session, role=role, content=content, **extra)

@@ -38,3 +38,13 @@ def other_api(other_user):
 @pytest.fixture
 def anon_api():
     return APIClient()
+
+
+@pytest.fixture
+def openai_server():
+    """A real OpenAI-compatible HTTP server on 127.0.0.1 (tests/openai_server.py)."""
+    from tests.openai_server import FakeOpenAI
+
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()

@@ -5,6 +5,15 @@ from rest_framework import serializers
 from sessions_app.models import DEFAULT_SESSION_NAME, ChatSession, Message
 
 
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers and booleans instead of quietly turning them into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def validate_display_name(value: str) -> str:
     """Names are shown in the sidebar: printable text only (tabs, newlines and other control codes are refused)."""
     if any(unicodedata.category(ch) == "Cc" for ch in value):
@@ -13,8 +22,8 @@ def validate_display_name(value: str) -> str:
 
 
 class ChatSessionSerializer(serializers.ModelSerializer):
-    name = serializers.CharField(max_length=200, required=False, trim_whitespace=True,
-                                 validators=[validate_display_name])
+    name = StrictCharField(max_length=200, required=False, trim_whitespace=True,
+                           validators=[validate_display_name])
     message_count = serializers.IntegerField(read_only=True, default=0)
 
     class Meta:

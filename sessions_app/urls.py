@@ -1,9 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
+from ragchat.routers import OptionalSlashRouter
 from sessions_app.views import ChatSessionViewSet
 
-# trailing_slash="/?": /api/sessions and /api/sessions/ both work (DESIGN.md, REST API).
-router = SimpleRouter(trailing_slash="/?")
+router = OptionalSlashRouter()
 router.register("sessions", ChatSessionViewSet, basename="session")
 
 urlpatterns = router.urls

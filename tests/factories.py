@@ -17,3 +17,11 @@ def make_session(owner, name: str = "A chat") -> ChatSession:
 
 def make_message(session: ChatSession, content: str, role: str = Message.Role.USER, **extra) -> Message:
     return Message.objects.create(session=session, role=role, content=content, **extra)
+
+
+def make_document(content: str = "Some knowledge worth retrieving.", *, title: str = "", filename: str = "",
+                  user=None):
+    """A ready Document with chunks and embeddings, through the real ingest service."""
+    from knowledge.services import document_ingest
+
+    return document_ingest(text=content, title=title, filename=filename, user=user)

@@ -1,0 +1,50 @@
+from rest_framework import serializers
+
+from knowledge.models import Chunk, Document
+from sessions_app.serializers import validate_display_name
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    can_delete = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Document
+        fields = ["id", "title", "filename", "content_type", "size", "sha256", "status", "error", "chunk_count",
+                  "uploaded_by", "created_at", "can_delete"]
+        read_only_fields = fields
+
+    def get_can_delete(self, document: Document) -> bool:
+        request = self.context.get("request")
+        return bool(request and can_delete(request.user, document))
+
+
+def can_delete(user, document: Document) -> bool:
+    return bool(user.is_staff or (document.uploaded_by_id is not None and document.uploaded_by_id == user.pk))
+
+
+class DocumentUploadSerializer(serializers.Serializer):
+    """Either a multipart `file` (+ optional title) or JSON {title, content}."""
+
+    file = serializers.FileField(required=False, allow_empty_file=True, use_url=False)
+    title = serializers.CharField(max_length=300, required=False, allow_blank=True, trim_whitespace=True,
+                                  validators=[validate_display_name])
+    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+    def validate(self, attrs):
+        if ("file" in attrs) == ("content" in attrs):
+            raise serializers.ValidationError("Send either a file (multipart `file`) or JSON `content`, not both.")
+        return attrs
+
+
+class ChunkSerializer(serializers.ModelSerializer):
+    embedding = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Chunk
+        fields = ["id", "position", "text", "start_char", "end_char", "page", "token_count", "embedding_model",
+                  "dims", "embedding"]
+        read_only_fields = fields
+
+    def get_embedding(self, chunk: Chunk) -> list[float]:
+        return chunk.vector.tolist()

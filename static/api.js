@@ -1,0 +1,73 @@
+// The REST API seam: every request the page makes goes through here (JSON, CSRF, errors).
+
+export class ApiError extends Error {
+  constructor(status, detail, body = null) {
+    super(detail);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  if (meta && meta.content) return meta.content;
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+// DRF errors are {"detail": "..."} or, for validation, {"field": ["message", ...]}.
+export function detailOf(body, status) {
+  if (body && typeof body === "object") {
+    if (typeof body.detail === "string") return body.detail;
+    const first = Object.entries(body)[0];
+    if (first) {
+      const [field, value] = first;
+      const message = Array.isArray(value) ? value.join(" ") : String(value);
+      return field === "non_field_errors" ? message : `${field}: ${message}`;
+    }
+  }
+  return `The server answered ${status}.`;
+}
+
+// A session that expired answers 401/403 "credentials were not provided": back to the login page.
+export function signedOut(status, data) {
+  const detail = (data && typeof data.detail === "string" && data.detail) || "";
+  return status === 401 || (status === 403 && /credentials|not authenticated/i.test(detail));
+}
+
+export async function request(method, url, body) {
+  const headers = { Accept: "application/json", "X-CSRFToken": csrfToken() };
+  const init = { method, headers, credentials: "same-origin" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch {
+    throw new ApiError(0, "The server could not be reached. Check your connection and try again.");
+  }
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => null);
+  if (signedOut(response.status, data)) {
+    window.location.assign(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`);
+  }
+  if (!response.ok) throw new ApiError(response.status, detailOf(data, response.status), data);
+  return data;
+}
+
+// Lists may come paginated ({results: [...]}) or plain.
+export const listOf = (data) => (Array.isArray(data) ? data : (data && data.results) || []);
+
+export const api = {
+  config: () => request("GET", "/api/config"),
+  sessions: async () => listOf(await request("GET", "/api/sessions")),
+  createSession: (name) => request("POST", "/api/sessions", name ? { name } : {}),
+  renameSession: (id, name) => request("PATCH", `/api/sessions/${id}`, { name }),
+  deleteSession: (id) => request("DELETE", `/api/sessions/${id}`),
+  session: (id) => request("GET", `/api/sessions/${id}`),
+  messages: async (id) => listOf(await request("GET", `/api/sessions/${id}/messages`)),
+  documents: async () => listOf(await request("GET", "/api/documents")),
+  deleteDocument: (id) => request("DELETE", `/api/documents/${id}`),
+};

@@ -1,0 +1,214 @@
+// The knowledge base panel: upload (picker or drag and drop) with progress, list and delete documents.
+import { api, csrfToken, detailOf } from "./api.js";
+import { confirmDialog } from "./dialogs.js";
+
+export function formatBytes(bytes) {
+  if (!Number.isFinite(bytes)) return "";
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KB", "MB", "GB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// What an upload's answer means to the person who dropped the file.
+export function uploadOutcome(status, body) {
+  const detail = detailOf(body, status);
+  if (status === 201 || status === 200) {
+    const chunks = body && body.chunk_count != null ? ` · ${body.chunk_count} chunks` : "";
+    return { kind: "ok", text: `Ready${chunks}` };
+  }
+  if (status === 409) {
+    const title = body && body.document && body.document.title;
+    return { kind: "warn", text: title ? `Duplicate: already uploaded as “${title}”` : `Duplicate: ${detail}` };
+  }
+  if (status === 413) return { kind: "error", text: `Too large: ${detail}` };
+  if (status === 415) return { kind: "error", text: `Unsupported file type: ${detail}` };
+  if (status === 0) return { kind: "error", text: "Failed: the server could not be reached." };
+  return { kind: "error", text: `Failed: ${detail}` };
+}
+
+function uploadFile(file, { onProgress, onUploaded }) {
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/documents");
+    xhr.setRequestHeader("X-CSRFToken", csrfToken());
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total);
+    });
+    xhr.upload.addEventListener("load", onUploaded);
+    xhr.addEventListener("load", () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        /* not JSON: the status says enough */
+      }
+      resolve({ status: xhr.status, body });
+    });
+    xhr.addEventListener("error", () => resolve({ status: 0, body: null }));
+    const form = new FormData();
+    form.append("file", file, file.name);
+    xhr.send(form);
+  });
+}
+
+export class KnowledgeBase {
+  constructor({ dialog, onChange }) {
+    this.dialog = dialog;
+    this.onChange = onChange;
+    this.list = dialog.querySelector("#document-list");
+    this.uploads = dialog.querySelector("#upload-list");
+    this.empty = dialog.querySelector("#documents-empty");
+    this.error = dialog.querySelector("#documents-error");
+    this.count = dialog.querySelector("#document-count");
+    this.queue = Promise.resolve();
+
+    dialog.querySelector("[data-close]").addEventListener("click", () => dialog.close());
+    // A click on the backdrop (outside the drawer's box) closes it, like Escape.
+    dialog.addEventListener("click", (event) => {
+      if (event.target === dialog) {
+        const r = dialog.getBoundingClientRect();
+        const inside = event.clientX >= r.left && event.clientX <= r.right
+          && event.clientY >= r.top && event.clientY <= r.bottom;
+        if (!inside) dialog.close();
+      }
+    });
+    const input = dialog.querySelector("#file-input");
+    input.addEventListener("change", () => {
+      this.upload([...input.files]);
+      input.value = "";
+    });
+    const zone = dialog.querySelector("#dropzone");
+    for (const type of ["dragenter", "dragover"]) {
+      dialog.addEventListener(type, (event) => {
+        if (!event.dataTransfer?.types.includes("Files")) return;
+        event.preventDefault();
+        zone.classList.add("dragging");
+      });
+    }
+    dialog.addEventListener("dragleave", (event) => {
+      if (!dialog.contains(event.relatedTarget)) zone.classList.remove("dragging");
+    });
+    dialog.addEventListener("drop", (event) => {
+      event.preventDefault();
+      zone.classList.remove("dragging");
+      this.upload([...(event.dataTransfer?.files || [])]);
+    });
+    this.list.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-delete]");
+      if (button) this.remove(Number(button.dataset.delete), button.dataset.title);
+    });
+  }
+
+  open() {
+    if (!this.dialog.open) this.dialog.showModal();
+    this.load();
+  }
+
+  async load() {
+    try {
+      this.documents = await api.documents();
+      this.error.hidden = true;
+    } catch (error) {
+      this.error.textContent = `The documents could not be loaded: ${error.message}`;
+      this.error.hidden = false;
+      return;
+    }
+    this.render();
+  }
+
+  render() {
+    this.list.replaceChildren(...this.documents.map((d) => this.#item(d)));
+    this.empty.hidden = this.documents.length > 0;
+    this.count.textContent = this.documents.length ? String(this.documents.length) : "";
+  }
+
+  #item(doc) {
+    const item = el("li", "document");
+    item.dataset.id = doc.id;
+    const main = el("div", "document-main");
+    main.append(el("div", "document-title", doc.title || doc.filename || "Untitled"));
+    const meta = el("div", "document-meta");
+    meta.append(el("span", `badge badge-${doc.status}`, doc.status));
+    const facts = [formatBytes(doc.size), `${doc.chunk_count ?? 0} chunks`];
+    if (doc.filename && doc.filename !== doc.title) facts.unshift(doc.filename);
+    if (doc.uploaded_by) facts.push(`by ${doc.uploaded_by}`);
+    meta.append(el("span", "", facts.filter(Boolean).join(" · ")));
+    main.append(meta);
+    if (doc.status === "failed" && doc.error) main.append(el("div", "document-error", doc.error));
+    item.append(main);
+    if (doc.can_delete) {
+      const button = el("button", "icon-button");
+      button.type = "button";
+      button.dataset.delete = doc.id;
+      button.dataset.title = doc.title || doc.filename || "this document";
+      button.setAttribute("aria-label", `Delete “${button.dataset.title}”`);
+      const svg = document.querySelector('#session-item [data-action="delete"] svg').cloneNode(true);
+      button.append(svg);
+      item.append(button);
+    }
+    return item;
+  }
+
+  // Files go up one after another: each shows its progress, then what became of it.
+  upload(files) {
+    for (const file of files) {
+      const row = el("li", "upload");
+      const name = el("span", "upload-name", file.name);
+      const size = el("span", "upload-size", formatBytes(file.size));
+      const progress = el("progress", "upload-progress");
+      progress.max = 1;
+      progress.value = 0;
+      progress.setAttribute("aria-label", `Upload of ${file.name}`);
+      const status = el("span", "upload-status", "Queued");
+      row.append(name, size, progress, status);
+      this.uploads.prepend(row);
+      this.queue = this.queue.then(async () => {
+        status.textContent = "Uploading…";
+        const { status: code, body } = await uploadFile(file, {
+          onProgress: (fraction) => (progress.value = fraction),
+          onUploaded: () => {
+            progress.removeAttribute("value"); // indeterminate: the server is reading and indexing it
+            status.textContent = "Processing…";
+          },
+        });
+        const outcome = uploadOutcome(code, body);
+        progress.remove();
+        row.dataset.result = outcome.kind;
+        status.textContent = outcome.text;
+        status.className = `upload-status upload-${outcome.kind}`;
+        await this.load();
+        this.onChange?.();
+      });
+    }
+  }
+
+  async remove(id, title) {
+    const confirmed = await confirmDialog({
+      title: "Delete this document?",
+      body: `“${title}” will be removed from the knowledge base. Chats will no longer cite it.`,
+    });
+    if (!confirmed) return;
+    try {
+      await api.deleteDocument(id);
+    } catch (error) {
+      this.error.textContent = `Could not delete: ${error.message}`;
+      this.error.hidden = false;
+    }
+    await this.load();
+    this.onChange?.();
+  }
+}

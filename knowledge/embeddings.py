@@ -9,13 +9,13 @@ OpenAI-compatible server through ragchat.openai_client.
 """
 
 import hashlib
-import re
 from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
 from django.conf import settings
 
+from knowledge.lexical import terms
 from ragchat import openai_client
 
 
@@ -32,21 +32,21 @@ def normalise(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.where(norms == 0, 1, norms)
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    """Content words of `text` as the local embedder and BM25 see them (stemmed, no stop words)."""
+    return terms(text)
 
 
 class LocalEmbedder:
-    """Feature hashing of words and word bigrams with sublinear term frequency.
+    """Feature hashing of stemmed content words and word bigrams, with sublinear term frequency.
 
-    Deterministic (blake2b, not Python's salted hash), so vectors agree across processes and runs.
+    Stop words are dropped and words stemmed (knowledge.lexical.terms) so that the vector weighs what a
+    passage is about, not "the" and "of"; bigrams keep some word order. Deterministic (blake2b, not
+    Python's salted hash), so vectors agree across processes and runs. v2: stemming and stop words.
     """
 
     dims = 1024
-    model = "local-hash-v1"
+    model = "local-hash-v2"
 
     def _bucket(self, feature: str) -> tuple[int, float]:
         digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
@@ -56,13 +56,15 @@ class LocalEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         for row, text in enumerate(texts):
-            tokens = words(text)
-            counts: dict[str, int] = {}
-            for feature in tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]:
+            tokens = terms(text)
+            counts: dict[str, float] = {}
+            for feature in tokens:
                 counts[feature] = counts.get(feature, 0) + 1
+            for a, b in zip(tokens, tokens[1:], strict=False):
+                counts[f"{a} {b}"] = counts.get(f"{a} {b}", 0) + 0.5
             for feature, count in counts.items():
                 index, sign = self._bucket(feature)
-                out[row, index] += sign * (1.0 + np.log(count))
+                out[row, index] += sign * (1.0 + np.log(count)) if count >= 1 else sign * count
         return normalise(out)
 
 

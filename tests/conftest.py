@@ -48,3 +48,13 @@ def openai_server():
     server = FakeOpenAI().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def fresh_index():
+    """The process's search index, emptied before and after: each test starts from what its database holds."""
+    from knowledge import index
+
+    index.reset_index()
+    yield index.get_index()
+    index.reset_index()

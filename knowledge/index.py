@@ -1,0 +1,238 @@
+"""The in-memory search index over chunks of ready documents (DESIGN.md "Retrieval").
+
+Each process holds the active embedding model's vectors in one normalised float32 matrix, loaded from the
+database once and then kept current: before every query, `sync` compares the ready documents'
+(id, updated_at) with what it holds, loads only the chunks of documents that are new or changed and drops
+the rows of documents that are gone. So a document ingested by this process, another web worker, the admin
+or `manage.py ingest` elsewhere is seen by the next query, and a deleted one never again. Ingest needs to
+send no signal: it bumps Document.updated_at whenever a document's chunks or status change.
+
+A query is one matrix-vector product and a partial sort (np.argpartition), fused by reciprocal rank with a
+BM25 ranking over the same rows (knowledge/lexical.py): hashed vectors alone miss that rare words matter
+more than common ones, and exact terms (names, error codes) matter in a knowledge base.
+
+Rows are kept in a preallocated matrix: new rows are appended in place, removed rows are masked and zeroed,
+and the matrix is compacted once a quarter of it is dead, so that seeing one new document costs the rows
+of that document, not a reload.
+"""
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import connection
+from django.db.models import Count, Max, Sum
+
+from knowledge.embeddings import get_embedder
+from knowledge.lexical import BM25Rows
+from knowledge.models import Chunk, Document
+
+RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+_ID_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: int
+    document_id: int
+    document_title: str
+    score: float  # cosine similarity of the query and the chunk
+    text: str
+    page: int | None
+    position: int
+
+
+class ChunkIndex:
+    def __init__(self, *, lexical: bool = True):
+        self._lock = threading.Lock()
+        self._use_lexical = lexical
+        self._reset(model="")
+
+    def _reset(self, model: str) -> None:
+        self._model = model
+        self._dims = 0
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._alive = np.zeros(0, dtype=bool)
+        self._chunk_ids = np.zeros(0, dtype=np.int64)
+        self._n = 0  # rows in use (live or dead)
+        self._dead = 0
+        self._docs: dict[int, tuple[object, np.ndarray]] = {}  # document id -> (updated_at, its rows)
+        self._fingerprint: tuple | None = None
+        self._lexical = BM25Rows() if self._use_lexical else None
+
+    # --- queries ------------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 5, *, min_score: float | None = None) -> list[Hit]:
+        """The k chunks that best match `query`, best first; with min_score, weaker matches are dropped."""
+        if not query.strip():
+            return []
+        vector = get_embedder().embed([query])[0]
+        return self.search_vector(vector, k, text=query, min_score=min_score)
+
+    def search_vector(self, vector: np.ndarray, k: int = 5, *, text: str | None = None,
+                      min_score: float | None = None) -> list[Hit]:
+        """Rank by `vector` (and, given `text`, by BM25 too, fused). Benchmarks pass a vector directly."""
+        with self._lock:
+            self.sync()
+            matrix, alive, chunk_ids, n, dead = self._matrix, self._alive, self._chunk_ids, self._n, self._dead
+            lexical = self._lexical.scores(text, n) if (self._lexical is not None and text) else None
+        if n == 0 or k <= 0 or len(vector) != matrix.shape[1]:
+            return []
+        cosine = matrix[:n] @ np.asarray(vector, dtype=np.float32)
+        if dead:
+            cosine[~alive[:n]] = -np.inf
+        if lexical is None:
+            rows = _top(cosine, k)
+        else:
+            lexical[~alive[:n]] = 0
+            rows = self._fuse(cosine, lexical, k)
+        rows = [r for r in rows if np.isfinite(cosine[r]) and (min_score is None or cosine[r] >= min_score)]
+        return _fetch_hits([int(chunk_ids[r]) for r in rows], [float(cosine[r]) for r in rows])
+
+    @staticmethod
+    def _fuse(cosine: np.ndarray, lexical: np.ndarray, k: int) -> list[int]:
+        depth = max(50, 4 * k)
+        fused: dict[int, float] = {}
+        for rank, row in enumerate(_top(cosine, depth)):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
+        for rank, row in enumerate(r for r in _top(lexical, depth) if lexical[r] > 0):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
+        return sorted(fused, key=lambda row: -fused[row])[:k]
+
+    # --- keeping current ----------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Bring the rows in line with the ready documents in the database (call with the lock held)."""
+        model = get_embedder().model
+        if model != self._model:
+            self._reset(model)
+        ready_docs = Document.objects.filter(status=Document.Status.READY)
+        # One aggregate row answers "did anything change?" for the common case of nothing.
+        fingerprint = tuple(ready_docs.aggregate(n=Count("id"), last=Max("updated_at"), ids=Sum("id")).values())
+        if fingerprint == self._fingerprint:
+            return
+        ready = dict(ready_docs.values_list("id", "updated_at"))
+        stale = [d for d, (updated, _) in self._docs.items() if ready.get(d) != updated]
+        for doc_id in stale:
+            self._drop(doc_id)
+        fresh = [d for d in ready if d not in self._docs]
+        for start in range(0, len(fresh), _ID_BATCH):
+            batch = fresh[start:start + _ID_BATCH]
+            self._load(batch, {d: ready[d] for d in batch})
+        if self._dead > max(1024, self._n // 4):
+            self._compact()
+        elif self._lexical is not None and self._lexical.needs_rebuild():
+            self._lexical.rebuild()
+        self._fingerprint = fingerprint
+
+    def _load(self, doc_ids: list[int], updated: dict[int, object]) -> None:
+        """Append the rows of these documents' chunks, read with a raw cursor (no model instances)."""
+        table = Chunk._meta.db_table
+        placeholders = ", ".join(["%s"] * len(doc_ids))
+        text_column = ", text" if self._lexical is not None else ""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, document_id, embedding, dims{text_column} FROM {table} "
+                f"WHERE embedding_model = %s AND document_id IN ({placeholders}) ORDER BY document_id, position",
+                [self._model, *doc_ids],
+            )
+            rows = cursor.fetchall()
+        if rows and not self._dims:
+            self._dims = int(rows[0][3])
+        rows = [r for r in rows if int(r[3]) == self._dims]
+        start = self._n
+        self._append(rows)
+        doc_column = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        for doc_id in doc_ids:
+            positions = np.flatnonzero(doc_column == doc_id) + start
+            self._docs[doc_id] = (updated[doc_id], positions)
+        if self._lexical is not None:
+            for offset, row in enumerate(rows):
+                self._lexical.add(start + offset, row[4])
+
+    def _append(self, rows: list[tuple]) -> None:
+        needed = self._n + len(rows)
+        if needed > len(self._matrix) or self._matrix.shape[1] != self._dims:
+            capacity = max(1024, needed + needed // 4)
+            matrix = np.zeros((capacity, self._dims), dtype=np.float32)
+            if self._n:
+                matrix[:self._n] = self._matrix[:self._n]
+            self._matrix = matrix
+            self._alive = np.concatenate([self._alive[:self._n], np.zeros(capacity - self._n, dtype=bool)])
+            self._chunk_ids = np.concatenate([self._chunk_ids[:self._n], np.zeros(capacity - self._n, np.int64)])
+        if rows:
+            block = np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype="<f4").reshape(len(rows), self._dims)
+            norms = np.linalg.norm(block, axis=1, keepdims=True)
+            self._matrix[self._n:needed] = block / np.where(norms == 0, 1, norms)
+            self._alive[self._n:needed] = True
+            self._chunk_ids[self._n:needed] = [r[0] for r in rows]
+        self._n = needed
+
+    def _drop(self, doc_id: int) -> None:
+        _, rows = self._docs.pop(doc_id)
+        self._alive[rows] = False
+        self._matrix[rows] = 0
+        self._dead += len(rows)
+        if self._lexical is not None:
+            for row in rows:
+                self._lexical.remove(int(row))
+
+    def _compact(self) -> None:
+        keep = np.flatnonzero(self._alive[:self._n])
+        row_map = np.full(self._n, -1, dtype=np.int64)
+        row_map[keep] = np.arange(len(keep))
+        capacity = max(1024, len(keep) + len(keep) // 4)
+        matrix = np.zeros((capacity, self._dims), dtype=np.float32)
+        matrix[:len(keep)] = self._matrix[keep]
+        self._matrix = matrix
+        self._chunk_ids = np.concatenate([self._chunk_ids[keep], np.zeros(capacity - len(keep), np.int64)])
+        self._alive = np.zeros(capacity, dtype=bool)
+        self._alive[:len(keep)] = True
+        self._docs = {d: (updated, row_map[rows]) for d, (updated, rows) in self._docs.items()}
+        self._n, self._dead = len(keep), 0
+        if self._lexical is not None:
+            self._lexical.rebuild(row_map)
+
+    @property
+    def size(self) -> int:
+        """Live rows held (chunks searchable now)."""
+        return self._n - self._dead
+
+
+def _top(scores: np.ndarray, k: int) -> list[int]:
+    """Indices of the k largest scores, largest first: a partial sort, then a sort of k items."""
+    if k >= len(scores):
+        return [int(i) for i in np.argsort(-scores, kind="stable")]
+    part = np.argpartition(-scores, k)[:k]
+    return [int(i) for i in part[np.argsort(-scores[part], kind="stable")]]
+
+
+def _fetch_hits(chunk_ids: list[int], scores: list[float]) -> list[Hit]:
+    if not chunk_ids:
+        return []
+    rows = {
+        row[0]: row
+        for row in Chunk.objects.filter(id__in=chunk_ids, document__status=Document.Status.READY).values_list(
+            "id", "document_id", "document__title", "text", "page", "position")
+    }
+    return [
+        Hit(chunk_id=cid, document_id=rows[cid][1], document_title=rows[cid][2], score=round(score, 4),
+            text=rows[cid][3], page=rows[cid][4], position=rows[cid][5])
+        for cid, score in zip(chunk_ids, scores, strict=True) if cid in rows
+    ]
+
+
+_index = ChunkIndex()
+
+
+def search(query: str, k: int = 5, *, min_score: float | None = None) -> list[Hit]:
+    """The process's index: see ChunkIndex.search."""
+    return _index.search(query, k, min_score=min_score)
+
+
+def get_index() -> ChunkIndex:
+    return _index
+
+
+def reset_index() -> None:
+    """Forget everything loaded (tests: a rolled-back database can reuse document ids)."""
+    global _index
+    _index = ChunkIndex()

@@ -1,0 +1,147 @@
+"""The in-memory index follows the database: new documents are found by the next query, deleted ones never again."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from knowledge.embeddings import get_embedder
+from knowledge.models import Chunk, Document
+from knowledge.services import document_delete
+from tests.factories import make_document
+
+pytestmark = pytest.mark.usefixtures("fresh_index")
+
+VOLCANO = "Volcanoes erupt when magma rises through the crust. Basalt lava flows are runny and hot."
+BAKING = "Sourdough bread needs a starter culture of wild yeast. Bake it in a very hot oven."
+ORBITS = "Planets follow elliptical orbits around the sun, as Kepler described in his laws."
+
+
+def titles(hits):
+    return [h.document_title for h in hits]
+
+
+def test_best_match_comes_first(db):
+    for title, text in [("Volcano", VOLCANO), ("Baking", BAKING), ("Orbits", ORBITS)]:
+        make_document(text, title=title)
+    from knowledge.index import search
+
+    hits = search("how does magma make a volcano erupt", k=3)
+    assert titles(hits)[0] == "Volcano"
+    assert hits[0].score > hits[-1].score
+    assert "magma" in hits[0].text and hits[0].position == 0
+
+
+def test_new_document_is_found_by_the_next_query_and_deleted_one_never_again(db, fresh_index):
+    make_document(BAKING, title="Baking")
+    assert titles(fresh_index.search("volcano magma")) == ["Baking"] or not fresh_index.search("volcano magma")
+    volcano = make_document(VOLCANO, title="Volcano")
+    assert titles(fresh_index.search("volcano magma"))[0] == "Volcano"
+    document_delete(document=volcano)
+    assert "Volcano" not in titles(fresh_index.search("volcano magma", k=10))
+    assert fresh_index.size == Chunk.objects.count()
+
+
+def test_only_changed_documents_are_loaded(db, fresh_index, monkeypatch):
+    make_document(BAKING, title="Baking")
+    fresh_index.search("bread")
+    loaded = []
+    original = fresh_index._load
+    monkeypatch.setattr(fresh_index, "_load", lambda ids, updated: (loaded.append(list(ids)), original(ids, updated)))
+    volcano = make_document(VOLCANO, title="Volcano")
+    fresh_index.search("bread")
+    fresh_index.search("bread")  # nothing changed: no load at all
+    assert loaded == [[volcano.id]]
+
+
+def test_documents_that_are_not_ready_are_not_searched(db, fresh_index):
+    document = make_document(VOLCANO, title="Volcano")
+    assert fresh_index.search("magma")
+    document.status = Document.Status.PROCESSING
+    document.save()
+    assert fresh_index.search("magma") == []
+
+
+def test_chunks_of_another_embedding_model_are_not_searched(db, fresh_index):
+    document = make_document(VOLCANO, title="Volcano")
+    Chunk.objects.filter(document=document).update(embedding_model="some-other-model")
+    document.save()
+    assert fresh_index.search("magma") == []
+
+
+def test_reembedded_document_replaces_its_rows(db, fresh_index):
+    document = make_document(VOLCANO, title="Volcano")
+    fresh_index.search("magma")
+    chunk = document.chunks.get()
+    chunk.text = "Glaciers carve valleys out of granite."
+    chunk.embedding = Chunk.pack(get_embedder().embed([chunk.text])[0])
+    chunk.save()
+    document.save()
+    assert fresh_index.size == 1
+    assert fresh_index.search("glaciers granite valleys")[0].text.startswith("Glaciers")
+    assert fresh_index.size == 1
+
+
+def test_min_score_drops_weak_matches(db, fresh_index):
+    make_document(VOLCANO, title="Volcano")
+    assert fresh_index.search("magma basalt lava", min_score=0.1)
+    assert fresh_index.search("unrelated quantum chromodynamics", min_score=0.1) == []
+
+
+def test_search_by_vector_ranks_by_cosine(db, fresh_index):
+    make_document(VOLCANO, title="Volcano")
+    make_document(ORBITS, title="Orbits")
+    vector = get_embedder().embed([ORBITS])[0]
+    hits = fresh_index.search_vector(vector, k=2)
+    assert titles(hits) == ["Orbits", "Volcano"]
+    assert hits[0].score == pytest.approx(1.0, abs=1e-3)
+
+
+def test_many_deletions_compact_the_matrix_and_keep_results_right(db, fresh_index):
+    documents = [make_document(f"Topic number {i} talks about item{i} only.", title=f"T{i}") for i in range(30)]
+    fresh_index.search("item1")
+    for document in documents[:25]:
+        document_delete(document=document)
+    fresh_index.search("item1")  # sees the deletions: rows masked
+    fresh_index._compact()  # what a sync does once a quarter of the rows are dead (1024+)
+    assert fresh_index.size == 5
+    assert titles(fresh_index.search("item27", k=1)) == ["T27"]
+    assert all(t in {"T25", "T26", "T27", "T28", "T29"} for t in titles(fresh_index.search("topic", k=10)))
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    return f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{db['NAME']}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_document_ingested_and_deleted_by_another_process_is_seen(fresh_index, tmp_path):
+    make_document(BAKING, title="Baking")
+    assert "Volcano notes" not in titles(fresh_index.search("magma basalt"))
+    env = {**os.environ, "DATABASE_URL": _database_url()}
+    manage = Path(settings.BASE_DIR) / "manage.py"
+
+    def in_other_process(code: str) -> None:
+        result = subprocess.run([sys.executable, str(manage), "shell", "-c", code], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+
+    in_other_process(f"from knowledge.services import document_ingest; "
+                     f"document_ingest(text={VOLCANO!r}, title='Volcano notes')")
+    assert titles(fresh_index.search("magma basalt"))[0] == "Volcano notes"
+    code = ("from knowledge.models import Document; from knowledge.services import document_delete; "
+            "document_delete(document=Document.objects.get(title='Volcano notes'))")
+    in_other_process(code)
+    assert "Volcano notes" not in titles(fresh_index.search("magma basalt", k=10))
+
+
+def test_empty_index_answers_nothing(db, fresh_index):
+    assert fresh_index.search("anything") == []
+    assert fresh_index.search_vector(np.ones(get_embedder().dims, np.float32)) == []

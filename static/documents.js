@@ -156,8 +156,7 @@ export class KnowledgeBase {
       button.dataset.delete = doc.id;
       button.dataset.title = doc.title || doc.filename || "this document";
       button.setAttribute("aria-label", `Delete “${button.dataset.title}”`);
-      const svg = document.querySelector('#session-item [data-action="delete"] svg').cloneNode(true);
-      button.append(svg);
+      button.append(document.getElementById("trash-icon").content.cloneNode(true));
       item.append(button);
     }
     return item;
@@ -176,24 +175,32 @@ export class KnowledgeBase {
       const status = el("span", "upload-status", "Queued");
       row.append(name, size, progress, status);
       this.uploads.prepend(row);
-      this.queue = this.queue.then(async () => {
-        status.textContent = "Uploading…";
-        const { status: code, body } = await uploadFile(file, {
-          onProgress: (fraction) => (progress.value = fraction),
-          onUploaded: () => {
-            progress.removeAttribute("value"); // indeterminate: the server is reading and indexing it
-            status.textContent = "Processing…";
-          },
-        });
-        const outcome = uploadOutcome(code, body);
-        progress.remove();
-        row.dataset.result = outcome.kind;
-        status.textContent = outcome.text;
-        status.className = `upload-status upload-${outcome.kind}`;
-        await this.load();
-        this.onChange?.();
-      });
+      this.queue = this.queue.then(() => this.#send(file, row, progress, status));
     }
+  }
+
+  async #send(file, row, progress, status) {
+    try {
+      status.textContent = "Uploading…";
+      const { status: code, body } = await uploadFile(file, {
+        onProgress: (fraction) => (progress.value = fraction),
+        onUploaded: () => {
+          progress.removeAttribute("value"); // indeterminate: the server is reading and indexing it
+          status.textContent = "Processing…";
+        },
+      });
+      const outcome = uploadOutcome(code, body);
+      row.dataset.result = outcome.kind;
+      status.textContent = outcome.text;
+      status.className = `upload-status upload-${outcome.kind}`;
+    } catch (error) {
+      status.textContent = `Failed: ${error.message}`;
+      status.className = "upload-status upload-error";
+    } finally {
+      progress.remove();
+    }
+    await this.load();
+    this.onChange?.();
   }
 
   async remove(id, title) {

@@ -7,12 +7,18 @@ Works with OpenAI and with any OpenAI-compatible server named by OPENAI_BASE_URL
 
 from functools import lru_cache
 
+import httpx2
 import openai
 from django.conf import settings
 
 
 class ProviderError(Exception):
     """A model service failed in a way a user should read: timeout, rate limit, 5xx, refused, broken stream."""
+
+
+# What a failed call can raise: the SDK's errors, and while a stream is read, the HTTP library's own errors
+# (a connection cut mid-body surfaces as httpx2.RemoteProtocolError/ReadError, not wrapped by the SDK).
+PROVIDER_ERRORS = (openai.OpenAIError, httpx2.HTTPError)
 
 
 @lru_cache(maxsize=4)
@@ -40,6 +46,10 @@ def describe(exc: Exception) -> str:
         return "The model service is rate-limiting requests (429); try again shortly."
     if isinstance(exc, openai.APIStatusError):
         return f"The model service answered with an error ({exc.status_code})."
+    if isinstance(exc, httpx2.TimeoutException):
+        return f"The model service stopped sending for more than {settings.OPENAI_TIMEOUT:g} s."
+    if isinstance(exc, httpx2.HTTPError):
+        return "The connection to the model service broke off before the answer was complete."
     return f"The model service failed: {exc.__class__.__name__}."
 
 
@@ -51,7 +61,7 @@ def embed(texts: list[str], *, model: str) -> list[list[float]]:
         for start in range(0, len(texts), batch):
             response = client().embeddings.create(model=model, input=texts[start:start + batch])
             vectors.extend(item.embedding for item in sorted(response.data, key=lambda d: d.index))
-    except openai.OpenAIError as exc:
+    except PROVIDER_ERRORS as exc:
         raise ProviderError(describe(exc)) from exc
     return vectors
 
@@ -60,7 +70,7 @@ def chat(messages: list[dict], *, model: str):
     """One non-streamed chat completion: returns (text, usage dict, model name)."""
     try:
         response = client().chat.completions.create(model=model, messages=messages)
-    except openai.OpenAIError as exc:
+    except PROVIDER_ERRORS as exc:
         raise ProviderError(describe(exc)) from exc
     usage = response.usage
     return (
@@ -70,12 +80,37 @@ def chat(messages: list[dict], *, model: str):
     )
 
 
-def chat_stream(messages: list[dict], *, model: str):
-    """Yields text deltas of a streamed chat completion; raises ProviderError if it fails or breaks."""
-    try:
-        stream = client().chat.completions.create(model=model, messages=messages, stream=True)
-        for event in stream:
-            if event.choices and event.choices[0].delta.content:
-                yield event.choices[0].delta.content
-    except openai.OpenAIError as exc:
-        raise ProviderError(describe(exc)) from exc
+class ChatStream:
+    """A streamed chat completion: iterate for text deltas; afterwards `model` and `usage` are known.
+
+    Raises ProviderError if the call fails or the stream breaks, including a stream that ends without a
+    finish reason (a proxy that closed the body cleanly). Usage is asked for with
+    stream_options.include_usage and recorded if the server sends it.
+    """
+
+    def __init__(self, messages: list[dict], *, model: str):
+        self.messages, self.model, self.usage = messages, model, {}
+
+    def __iter__(self):
+        finished = False
+        stream = None
+        try:
+            stream = client().chat.completions.create(
+                model=self.model, messages=self.messages, stream=True, stream_options={"include_usage": True})
+            for event in stream:
+                self.model = event.model or self.model
+                if event.usage:
+                    self.usage = {"prompt_tokens": event.usage.prompt_tokens,
+                                  "completion_tokens": event.usage.completion_tokens}
+                if event.choices:
+                    choice = event.choices[0]
+                    if choice.delta and choice.delta.content:
+                        yield choice.delta.content
+                    finished = finished or bool(choice.finish_reason)
+        except PROVIDER_ERRORS as exc:
+            raise ProviderError(describe(exc)) from exc
+        finally:
+            if stream is not None:
+                stream.close()  # also when our caller stops early: free the connection
+        if not finished:
+            raise ProviderError("The model service's answer stream ended before the answer was complete.")

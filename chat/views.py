@@ -1,0 +1,109 @@
+"""Chat API: a turn (JSON or server-sent events), search over the knowledge base, and the active backends.
+
+Views validate, call one service, serialize. The chat endpoint is a DRF view so session auth (with CSRF)
+and token auth both apply; a streamed answer is then a StreamingHttpResponse of SSE events.
+"""
+
+import json
+from contextlib import closing
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from chat import services
+from chat.llm import get_backend
+from chat.serializers import ChatTurnSerializer, ConfigSerializer, SearchHitSerializer, SearchQuerySerializer
+from knowledge import index
+from knowledge.embeddings import get_embedder
+from sessions_app.models import ChatSession
+from sessions_app.serializers import MessageSerializer
+
+
+class ChatView(APIView):
+    """POST /api/sessions/{id}/chat — answer a message (or retry the last one) from the knowledge base."""
+
+    def perform_content_negotiation(self, request, force=False):
+        # Errors are JSON even when the client asked for text/event-stream; the stream itself is SSE.
+        return JSONRenderer(), JSONRenderer.media_type
+
+    @extend_schema(request=ChatTurnSerializer, responses={201: dict, 502: dict})
+    def post(self, request, pk):
+        session = get_object_or_404(ChatSession, pk=pk, owner=request.user)
+        serializer = ChatTurnSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            turn = services.start_turn(session=session, text=None if data["retry"] else data["message"])
+        except services.NothingToRetry as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        if data["stream"] or "text/event-stream" in request.headers.get("Accept", ""):
+            return _event_stream(turn)
+        try:
+            assistant = services.answer(turn)
+        except services.TurnFailed as failed:
+            return Response({"detail": failed.assistant_message.error, **_pair(failed.user_message,
+                                                                                failed.assistant_message)},
+                            status=status.HTTP_502_BAD_GATEWAY)
+        return Response(_pair(turn.user_message, assistant), status=status.HTTP_201_CREATED)
+
+
+def _pair(user_message, assistant_message) -> dict:
+    return {"user_message": MessageSerializer(user_message).data,
+            "assistant_message": MessageSerializer(assistant_message).data}
+
+
+def _event_stream(turn: services.Turn) -> StreamingHttpResponse:
+    def events():
+        # closing(): when the client goes away the server closes this generator, and that closes the turn's
+        # stream at once (not whenever it is garbage-collected), so the partial answer is saved.
+        with closing(services.answer_stream(turn)) as turn_events:
+            for kind, payload in turn_events:
+                yield _sse(kind, _event_data(turn, kind, payload))
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response
+
+
+def _event_data(turn: services.Turn, kind: str, payload) -> dict:
+    if kind == "token":
+        return {"delta": payload}
+    if kind == "done":
+        return _pair(turn.user_message, payload)
+    return {"detail": payload.error, **_pair(turn.user_message, payload)}
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+@extend_schema(parameters=[OpenApiParameter("q", str, required=True), OpenApiParameter("k", int)],
+               responses=SearchHitSerializer(many=True))
+@api_view(["GET"])
+def search(request):
+    """GET /api/search?q=...&k=5 — the knowledge base's chunks that best match q, best first."""
+    query = SearchQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    hits = index.search(query.validated_data["q"], query.validated_data["k"])
+    return Response(SearchHitSerializer(hits, many=True).data)
+
+
+@extend_schema(responses=ConfigSerializer)
+@api_view(["GET"])
+def config(request):
+    """GET /api/config — which chat and embedding backends answer (the UI shows a banner when offline)."""
+    return Response(ConfigSerializer({
+        "chat_backend": settings.CHAT_BACKEND,
+        "chat_model": get_backend().model,
+        "embedding_backend": settings.EMBEDDING_BACKEND,
+        "embedding_model": get_embedder().model,
+    }).data)

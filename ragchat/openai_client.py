@@ -49,7 +49,7 @@ def describe(exc: Exception) -> str:
     if isinstance(exc, httpx2.TimeoutException):
         return f"The model service stopped sending for more than {settings.OPENAI_TIMEOUT:g} s."
     if isinstance(exc, httpx2.HTTPError):
-        return "The connection to the model service broke off before the answer was complete."
+        return BROKEN_STREAM
     return f"The model service failed: {exc.__class__.__name__}."
 
 
@@ -80,6 +80,9 @@ def chat(messages: list[dict], *, model: str):
     )
 
 
+BROKEN_STREAM = "The connection to the model service broke off before the answer was complete."
+
+
 class ChatStream:
     """A streamed chat completion: iterate for text deltas; afterwards `model` and `usage` are known.
 
@@ -92,12 +95,13 @@ class ChatStream:
         self.messages, self.model, self.usage = messages, model, {}
 
     def __iter__(self):
-        finished = False
+        finished = started = False
         stream = None
         try:
             stream = client().chat.completions.create(
                 model=self.model, messages=self.messages, stream=True, stream_options={"include_usage": True})
             for event in stream:
+                started = True
                 self.model = event.model or self.model
                 if event.usage:
                     self.usage = {"prompt_tokens": event.usage.prompt_tokens,
@@ -108,9 +112,11 @@ class ChatStream:
                         yield choice.delta.content
                     finished = finished or bool(choice.finish_reason)
         except PROVIDER_ERRORS as exc:
-            raise ProviderError(describe(exc)) from exc
+            # Mid-stream, the SDK reports a dropped body as a "connection error": say what happened.
+            timed_out = isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException)
+            raise ProviderError(BROKEN_STREAM if started and not timed_out else describe(exc)) from exc
         finally:
             if stream is not None:
                 stream.close()  # also when our caller stops early: free the connection
         if not finished:
-            raise ProviderError("The model service's answer stream ended before the answer was complete.")
+            raise ProviderError(BROKEN_STREAM)

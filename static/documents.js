@@ -34,7 +34,9 @@ export function uploadOutcome(status, body) {
     return { kind: "warn", text: title ? `Duplicate: already uploaded as “${title}”` : `Duplicate: ${detail}` };
   }
   if (status === 413) return { kind: "error", text: `Too large: ${detail}` };
-  if (status === 415) return { kind: "error", text: `Unsupported file type: ${detail}` };
+  if (status === 415) {
+    return { kind: "error", text: /unsupported/i.test(detail) ? detail : `Unsupported file type: ${detail}` };
+  }
   if (status === 0) return { kind: "error", text: "Failed: the server could not be reached." };
   return { kind: "error", text: `Failed: ${detail}` };
 }

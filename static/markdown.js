@@ -6,14 +6,14 @@
 
 const INLINE = new RegExp(
   [
-    "`([^`\\n]+)`", // 1 code
-    "\\*\\*(?=\\S)([\\s\\S]+?)\\*\\*", // 2 bold
-    "(?<![\\w])__(?=\\S)([\\s\\S]+?)__(?![\\w])", // 3 bold
-    "\\*(?=[^\\s*])([^*\\n]+?)\\*", // 4 italic
-    "(?<![\\w])_(?=[^\\s_])([^_\\n]+?)_(?![\\w])", // 5 italic
-    "!?\\[([^\\]\\n]+)\\]\\(([^)\\s]+)\\)", // 6, 7 link (an image is shown as its text only)
-    "\\[(\\d{1,3})\\]", // 8 citation marker
-    "(https?://[^\\s<>()\\[\\]]*[^\\s<>()\\[\\].,;:!?'\"])", // 9 bare URL
+    "(?<ticks>`+)(?<code>[^`]|[^`][\\s\\S]*?[^`])\\k<ticks>(?!`)", // `code`, ``co`de``, ```code```
+    "\\*\\*(?=\\S)(?<bold>[\\s\\S]+?)\\*\\*",
+    "(?<![\\w])__(?=\\S)(?<bold2>[\\s\\S]+?)__(?![\\w])",
+    "\\*(?=[^\\s*])(?<em>[^*\\n]+?)\\*",
+    "(?<![\\w])_(?=[^\\s_])(?<em2>[^_\\n]+?)_(?![\\w])",
+    "(?<image>!?)\\[(?<label>[^\\]\\n]+)\\]\\((?<href>[^)\\s]+)\\)", // an image is shown as its text only
+    "\\[(?<cite>\\d{1,3})\\]",
+    "(?<url>https?://[^\\s<>()\\[\\]`]*[^\\s<>()\\[\\].,;:!?'\"`])",
   ].join("|"),
   "g",
 );
@@ -52,26 +52,27 @@ export function renderInline(text, parent, cite) {
   for (let m; (m = pattern.exec(text)); ) {
     if (m.index > last) parent.append(text.slice(last, m.index));
     last = pattern.lastIndex;
-    if (m[1] !== undefined) {
+    const g = m.groups;
+    if (g.code !== undefined) {
       const code = el("code");
-      code.textContent = m[1];
+      code.textContent = g.code.trim() || g.code;
       parent.append(code);
-    } else if (m[2] !== undefined || m[3] !== undefined) {
+    } else if (g.bold !== undefined || g.bold2 !== undefined) {
       const strong = el("strong");
-      renderInline(m[2] ?? m[3], strong, cite);
+      renderInline(g.bold ?? g.bold2, strong, cite);
       parent.append(strong);
-    } else if (m[4] !== undefined || m[5] !== undefined) {
+    } else if (g.em !== undefined || g.em2 !== undefined) {
       const em = el("em");
-      renderInline(m[4] ?? m[5], em, cite);
+      renderInline(g.em ?? g.em2, em, cite);
       parent.append(em);
-    } else if (m[6] !== undefined) {
-      const href = m[0].startsWith("!") ? null : safeHref(m[7]);
-      parent.append(href ? link(m[6], href) : m[0]);
-    } else if (m[8] !== undefined) {
-      parent.append((cite && cite(Number(m[8]))) || m[0]);
-    } else if (m[9] !== undefined) {
-      const href = safeHref(m[9]);
-      parent.append(href ? link(m[9], href) : m[9]);
+    } else if (g.label !== undefined) {
+      const href = g.image ? null : safeHref(g.href);
+      parent.append(href ? link(g.label, href) : m[0]);
+    } else if (g.cite !== undefined) {
+      parent.append((cite && cite(Number(g.cite))) || m[0]);
+    } else if (g.url !== undefined) {
+      const href = safeHref(g.url);
+      parent.append(href ? link(g.url, href) : g.url);
     }
   }
   if (last < text.length) parent.append(text.slice(last));

@@ -1,4 +1,4 @@
-"""POST /api/sessions/{id}/chat with the offline backend (the default here), /api/search and /api/config."""
+"""POST /api/sessions/{id}/chat with the offline backend (the default here), and /api/config."""
 
 import pytest
 from django.test import Client
@@ -175,26 +175,6 @@ def test_retry_with_nothing_to_retry_is_400(api, user, history):
     response = chat(api, session, {"retry": True})
     assert response.status_code == 400 and "retry" in response.json()["detail"]
     assert session.messages.count() == len(history)
-
-
-def test_search_ranks_chunks(api, knowledge):
-    response = api.get("/api/search", {"q": "wild yeast starter", "k": 2})
-    assert response.status_code == 200
-    hits = response.json()
-    assert hits[0]["document_title"] == "Sourdough" and "yeast" in hits[0]["text"]
-    assert {"chunk_id", "document_id", "document_title", "score", "text"} <= set(hits[0])
-    assert len(hits) <= 2
-
-
-@pytest.mark.parametrize("params", [{}, {"q": ""}, {"q": "  "}, {"q": "x", "k": 0}, {"q": "x", "k": 51},
-                                    {"q": "x", "k": "many"}])
-def test_search_bad_query_is_400(api, db, params):
-    response = api.get("/api/search", params)
-    assert response.status_code == 400 and response["Content-Type"] == "application/json"
-
-
-def test_search_needs_a_user(anon_api, db):
-    assert anon_api.get("/api/search", {"q": "x"}).status_code in (401, 403)
 
 
 def test_config_tells_the_ui_which_backends_answer(api, settings):

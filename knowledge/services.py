@@ -141,7 +141,10 @@ def _chunk_and_embed(text: str, page_starts: list[int]) -> tuple[list[TextChunk]
             parts.append(embedder.embed([c.text for c in chunks[start:start + EMBED_BATCH]]))
     except ProviderError as exc:
         raise EmbeddingFailed(f"Embedding failed: {exc}") from exc
-    vectors = np.vstack(parts).astype("<f4", copy=False)
+    try:
+        vectors = np.vstack(parts).astype("<f4", copy=False)
+    except ValueError as exc:  # batches of different widths: the service changed models mid-way
+        raise EmbeddingFailed("The embedding service returned vectors of different sizes.") from exc
     if vectors.shape[0] != len(chunks):
         raise EmbeddingFailed(f"The embedding service returned {vectors.shape[0]} vectors for {len(chunks)} chunks.")
     return chunks, vectors, embedder.model

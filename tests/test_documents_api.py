@@ -345,3 +345,33 @@ def test_database_failure_while_writing_chunks_stores_nothing(api, monkeypatch):
     with pytest.raises(IntegrityError):
         services.document_ingest(text="Some text.")
     assert_nothing_stored()
+
+
+def test_vectors_of_different_widths_are_502_and_store_nothing(api, settings, monkeypatch):
+    settings.CHUNK_SIZE, settings.CHUNK_OVERLAP = 10, 0
+    monkeypatch.setattr(services, "EMBED_BATCH", 2)
+    widths = iter([8, 16, 16, 16, 16, 16])
+    embedder = services.get_embedder()
+    monkeypatch.setattr(embedder, "embed", lambda texts: np.ones((len(texts), next(widths)), dtype=np.float32))
+    text = " ".join(f"Sentence {i} has a few words." for i in range(8))
+    response = api.post("/api/documents", {"content": text}, format="json")
+    assert response.status_code == 502
+    assert_nothing_stored()
+
+
+def test_same_bytes_stored_by_a_concurrent_request_becomes_409(api, monkeypatch):
+    real = services._chunk_and_embed
+    raced = []
+
+    def racing(text, page_starts):
+        result = real(text, page_starts)
+        if not raced:  # another request stores the same content while this one is embedding
+            raced.append(None)
+            raced[0] = services.document_ingest(text="Raced content.")
+        return result
+
+    monkeypatch.setattr(services, "_chunk_and_embed", racing)
+    response = api.post("/api/documents", {"content": "Raced content."}, format="json")
+    assert response.status_code == 409
+    assert response.json()["document"]["id"] == raced[0].pk
+    assert Document.objects.count() == 1 and Chunk.objects.count() == raced[0].chunk_count

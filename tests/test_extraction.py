@@ -88,6 +88,12 @@ def test_binary_without_magic_is_unsupported():
         extract(bytes(range(256)) * 10, "data.csv")
 
 
+def test_binary_without_nul_bytes_is_unsupported():
+    data = bytes((i * 37 + 11) % 255 + 1 for i in range(5000))  # every byte value but 0, no magic
+    with pytest.raises(UnsupportedType):
+        extract(data, "data.txt")
+
+
 def test_html_renamed_pdf_is_unsupported():
     with pytest.raises(UnsupportedType):
         extract(b"<html><body>not a pdf</body></html>", "report.pdf")

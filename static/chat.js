@@ -71,6 +71,7 @@ $("open-kb").addEventListener("click", () => {
 const conversation = new Conversation({
   scroller: $("messages"),
   thread: $("thread"),
+  status: $("live-status"),
   onBusy: (busy) => {
     send.disabled = busy;
     app.classList.toggle("busy", busy);

@@ -13,8 +13,8 @@ function el(tag, className, text) {
 }
 
 export class Conversation {
-  constructor({ scroller, thread, onBusy, onTurnDone, onOpenKnowledgeBase }) {
-    Object.assign(this, { scroller, thread, onBusy, onTurnDone, onOpenKnowledgeBase });
+  constructor({ scroller, thread, status, onBusy, onTurnDone, onOpenKnowledgeBase }) {
+    Object.assign(this, { scroller, thread, status, onBusy, onTurnDone, onOpenKnowledgeBase });
     this.sessionId = null;
     this.busy = false;
     this.view = 0; // bumped on every switch, so a late history response cannot land in another chat
@@ -158,6 +158,8 @@ export class Conversation {
       summary.append(el("span", "source-n", String(source.n)));
       summary.append(el("span", "source-title", source.document_title || "Untitled document"));
       if (source.page) summary.append(el("span", "source-page", `p. ${source.page}`));
+      // A glimpse of the passage tells apart several sources from one document.
+      summary.append(el("span", "source-preview", (source.snippet || "").replace(/\s+/g, " ").slice(0, 160)));
       details.append(summary, el("blockquote", "snippet", source.snippet || ""));
       item.append(details);
       list.append(item);
@@ -168,6 +170,7 @@ export class Conversation {
 
   #showError(article, detail, retryable = true) {
     article.dataset.status = "failed";
+    if (this.busy) this.status.textContent = `The answer failed: ${detail}`;
     const box = el("div", "message-error");
     box.setAttribute("role", "alert");
     box.append(el("span", "", detail));
@@ -215,6 +218,7 @@ export class Conversation {
 
   async #stream(sessionId, payload, user, article) {
     this.#setBusy(true);
+    this.status.textContent = "Answering…"; // read by screen readers; the tokens themselves are not
     article.classList.add("streaming");
     let text = "";
     let frame = 0;
@@ -235,6 +239,7 @@ export class Conversation {
           if (user && data.user_message) user.dataset.id = data.user_message.id;
           const message = data.assistant_message || { content: text, sources: [] };
           this.#fill(article, message);
+          this.status.textContent = "Answer ready.";
           if (message.status === "failed") this.#showError(article, message.error || "The answer failed.");
           this.onTurnDone(sessionId);
         } else if (event === "error") {

@@ -21,6 +21,12 @@ def chat_with_history(owner, name: str, question: str, answer: str) -> ChatSessi
     return session
 
 
+def session_action(page, action: str, name: str):
+    """The rename/delete buttons of a chat in the sidebar, which show when the pointer is over it."""
+    page.locator(".session-item", has_text=name).hover()
+    return page.get_by_role("button", name=f"{action} “{name}”")
+
+
 def test_switch_sessions_and_back_keeps_history(signed_in_page, browser_user, shots):
     first = chat_with_history(browser_user, "Holidays", "How many days off?", "You have **25 days** a year.")
     second = chat_with_history(browser_user, "Expenses", "Who approves travel?", "Your manager approves it.")
@@ -65,7 +71,7 @@ def test_long_history_opens_scrolled_to_the_end(signed_in_page, browser_user):
 def test_rename_in_place(signed_in_page, browser_user, shots):
     session = make_session(browser_user, "Untitled")
     page = open_app(signed_in_page, f"/c/{session.id}")
-    page.get_by_role("button", name="Rename “Untitled”").click()
+    session_action(page, "Rename", "Untitled").click()
     field = page.get_by_role("textbox", name="Chat name")
     expect(field).to_be_focused()
     shots(page, "renaming")
@@ -77,7 +83,7 @@ def test_rename_in_place(signed_in_page, browser_user, shots):
     assert session.name == "Budget <b>2026</b>"
 
     # Escape cancels without saving.
-    page.get_by_role("button", name="Rename “Budget <b>2026</b>”").click()
+    session_action(page, "Rename", "Budget <b>2026</b>").click()
     page.get_by_role("textbox", name="Chat name").fill("Something else")
     page.keyboard.press("Escape")
     expect(page.locator(".session-name")).to_have_text("Budget <b>2026</b>")
@@ -90,7 +96,7 @@ def test_delete_asks_first_and_cancel_keeps_it(signed_in_page, browser_user, sho
     doomed = chat_with_history(browser_user, "Delete me", "q", "a")
     page = open_app(signed_in_page, f"/c/{doomed.id}")
 
-    page.get_by_role("button", name="Delete “Delete me”").click()
+    session_action(page, "Delete", "Delete me").click()
     dialog = page.locator("#confirm-dialog")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("Delete me")
@@ -99,7 +105,7 @@ def test_delete_asks_first_and_cancel_keeps_it(signed_in_page, browser_user, sho
     expect(dialog).to_be_hidden()
     assert ChatSession.objects.filter(id=doomed.id).exists()
 
-    page.get_by_role("button", name="Delete “Delete me”").click()
+    session_action(page, "Delete", "Delete me").click()
     dialog.get_by_role("button", name="Delete").click()
     expect(page.locator(".session-name")).to_have_text(["Keep me"])
     expect(page).to_have_url("/")  # the open chat is gone: back to a new one
@@ -145,7 +151,10 @@ def test_keyboard_alone_reaches_a_chat_and_the_composer(signed_in_page, browser_
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.textContent.trim()") == "Keyboard":
             break
-    page.keyboard.press("Enter")
-    expect(page.locator(".message-user")).to_have_text(["typed question"])
     outline = page.evaluate("getComputedStyle(document.activeElement).boxShadow")
     assert outline != "none"  # the focused element shows it
+    page.keyboard.press("Tab")  # the chat's own actions come next
+    expect(page.get_by_role("button", name="Rename “Keyboard”")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator(".message-user")).to_have_text(["typed question"])

@@ -58,7 +58,8 @@ def document_ingest(*, data: bytes | None = None, text: str | None = None, filen
     """Store a file's bytes (`data` + `filename`) or raw `text` as a ready Document with its chunks.
 
     Raises an IngestError subclass and stores nothing on failure; with `keep_failed` (admin and the
-    ingest command) a Document marked `failed` with the reason is kept instead, so operators see it.
+    ingest command) a Document marked `failed` with the reason is kept instead, so operators see it
+    (not for an unsupported type), and the error carries it as `error.document`.
     The same content again raises DuplicateDocument carrying the existing document.
     """
     if (data is None) == (text is None):
@@ -100,7 +101,8 @@ def document_ingest(*, data: bytes | None = None, text: str | None = None, filen
                 raise
             raise DuplicateDocument(existing) from None
     except IngestError as exc:
-        if keep_failed and not isinstance(exc, DuplicateDocument):
+        # A file of a type we do not read is not a document at all: nothing to keep for it.
+        if keep_failed and not isinstance(exc, DuplicateDocument | UnsupportedType):
             exc.document = _record_failure(sha256=sha256, title=title or filename or "Untitled",
                                            filename=filename, size=len(raw), user=user, reason=str(exc))
         raise

@@ -119,6 +119,17 @@ def test_broken_docx_fails_cleanly():
         extract(b"PK\x03\x04" + b"\x00garbage" * 50, "broken.docx")
 
 
+def test_zip_with_a_garbage_document_xml_fails_cleanly():
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("word/document.xml", "<not really xml")
+    with pytest.raises(ExtractionFailed):
+        extract(out.getvalue(), "fake.docx")
+
+
 def test_zip_bomb_docx_is_refused_by_ratio_before_inflating():
     with pytest.raises(ExtractionFailed, match="zip bomb"):
         extract(make_zip_bomb_docx(uncompressed_mb=20), "bomb.docx")

@@ -53,7 +53,7 @@ def test_folder_with_good_duplicate_and_broken_files(mixed_folder):
     assert "notes.txt = #" in out
     assert not Document.objects.filter(filename__in=[".hidden.txt", "config"]).exists()
     failed = Document.objects.filter(status="failed")
-    assert {d.filename for d in failed} == {"broken.pdf", "photo.png"}
+    assert {d.filename for d in failed} == {"broken.pdf"}  # a .png is not a document: no record kept
     assert all(d.error and d.chunk_count == 0 for d in failed)
     assert not Chunk.objects.filter(document__status="failed").exists()
 
@@ -63,7 +63,7 @@ def test_running_twice_reports_duplicates_and_still_fails_for_broken_files(mixed
     out, _, error = run(str(mixed_folder))
     assert "Ingested 0, duplicates skipped 5, failed 2." in out
     assert error is not None
-    assert Document.objects.filter(status="failed").count() == 2  # retried in place, not piled up
+    assert Document.objects.filter(status="failed").count() == 1  # retried in place, not piled up
 
 
 def test_good_folder_twice_exits_cleanly(tmp_path):

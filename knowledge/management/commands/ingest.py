@@ -4,6 +4,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from knowledge import services
 
@@ -40,24 +41,25 @@ class Command(BaseCommand):
         if title and len(files) > 1:
             raise CommandError("--title names one document: give a single file with it.")
         ingested, duplicates = [], []
-        progress = tqdm(files, unit="file", desc="Ingesting", file=sys.stderr, disable=not files or None)
-        for path in progress:
-            progress.set_postfix_str(path.name[-40:], refresh=False)
-            try:
-                if path.stat().st_size > settings.DOCUMENT_MAX_BYTES:
-                    raise services.DocumentTooLarge(
-                        f"Larger than {settings.DOCUMENT_MAX_BYTES / 1024 / 1024:g} MB.")
-                document = services.document_ingest(data=path.read_bytes(), filename=path.name, title=title,
-                                                    keep_failed=True)
-            except services.DuplicateDocument as exc:
-                duplicates.append((str(path), exc.existing))
-            except services.IngestError as exc:
-                failed.append((str(path), str(exc)))
-            except OSError as exc:
-                failed.append((str(path), f"Could not read the file: {exc.strerror or exc}"))
-            else:
-                ingested.append((str(path), document))
-        progress.close()
+        # The bar goes to stderr and only on a terminal; log lines print above it instead of breaking it.
+        with logging_redirect_tqdm(), tqdm(files, unit="file", desc="Ingesting", file=sys.stderr,
+                                           disable=not files or None) as progress:
+            for path in progress:
+                progress.set_postfix_str(path.name[-40:], refresh=False)
+                try:
+                    if path.stat().st_size > settings.DOCUMENT_MAX_BYTES:
+                        raise services.DocumentTooLarge(
+                            f"Larger than {settings.DOCUMENT_MAX_BYTES / 1024 / 1024:g} MB.")
+                    document = services.document_ingest(data=path.read_bytes(), filename=path.name, title=title,
+                                                        keep_failed=True)
+                except services.DuplicateDocument as exc:
+                    duplicates.append((str(path), exc.existing))
+                except services.IngestError as exc:
+                    failed.append((str(path), str(exc)))
+                except OSError as exc:
+                    failed.append((str(path), f"Could not read the file: {exc.strerror or exc}"))
+                else:
+                    ingested.append((str(path), document))
 
         for name, document in ingested:
             self.stdout.write(f"  ingested   {name} -> #{document.pk} ({document.chunk_count} chunks)")

@@ -15,6 +15,8 @@ export function formatBytes(bytes) {
   return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
+const plural = (count, noun) => `${count} ${noun}${count === 1 ? "" : "s"}`;
+
 function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -26,7 +28,7 @@ function el(tag, className, text) {
 export function uploadOutcome(status, body) {
   const detail = detailOf(body, status);
   if (status === 201 || status === 200) {
-    const chunks = body && body.chunk_count != null ? ` · ${body.chunk_count} chunks` : "";
+    const chunks = body && body.chunk_count != null ? ` · ${plural(body.chunk_count, "chunk")}` : "";
     return { kind: "ok", text: `Ready${chunks}` };
   }
   if (status === 409) {
@@ -145,7 +147,7 @@ export class KnowledgeBase {
     main.append(el("div", "document-title", doc.title || doc.filename || "Untitled"));
     const meta = el("div", "document-meta");
     meta.append(el("span", `badge badge-${doc.status}`, doc.status));
-    const facts = [formatBytes(doc.size), `${doc.chunk_count ?? 0} chunks`];
+    const facts = [formatBytes(doc.size), plural(doc.chunk_count ?? 0, "chunk")];
     if (doc.filename && doc.filename !== doc.title) facts.unshift(doc.filename);
     if (doc.uploaded_by) facts.push(`by ${doc.uploaded_by}`);
     meta.append(el("span", "", facts.filter(Boolean).join(" · ")));

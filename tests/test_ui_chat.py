@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from knowledge.services import document_ingest
 from sessions_app.models import ChatSession, Message
 from tests.ui_fixtures import *  # noqa: F403
-from tests.ui_fixtures import open_app
+from tests.ui_fixtures import PHONE, open_app
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +35,7 @@ def test_ask_a_question_and_see_the_streamed_answer_cite_the_uploaded_document(s
     page.get_by_role("button", name="Knowledge base", exact=True).click()
     page.locator("#file-input").set_input_files(
         [{"name": "handbook.txt", "mimeType": "text/plain", "buffer": HANDBOOK}])
-    expect(page.locator(".upload-status")).to_have_text("Ready · 1 chunks")
+    expect(page.locator(".upload-status")).to_have_text("Ready · 1 chunk")
     page.keyboard.press("Escape")
     page.evaluate(WATCH_SEND)
 
@@ -158,3 +158,17 @@ def test_a_failed_answer_in_history_offers_retry_after_reload(signed_in_page, br
     page.get_by_role("button", name="Retry").click()
     expect(page.locator(".message-assistant .message-body")).to_have_text(openai_server.reply)
     assert Message.objects.filter(role="user").count() == 1
+
+
+def test_an_answer_with_sources_fits_a_phone_screen(new_page, browser_user, openai_server, settings, shots):
+    openai_server.configure(settings, chat=True)
+    openai_server.reply = ("Run `make test` [1]. A long line:\n\n```\n" + "x" * 300 + "\n```\n\n"
+                           "See https://example.com/" + "a" * 120)
+    document_ingest(text="Run make test for the whole suite. " + "word " * 200, title="Guide " + "long " * 30,
+                    user=browser_user)
+    page = open_app(new_page(viewport=PHONE, user=browser_user))
+    ask(page, "How do I run the tests?")
+    expect(page.locator(".message-assistant .sources")).to_be_visible()
+    shots(page, "phone-answer")
+    widths = page.evaluate("[document.documentElement.scrollWidth, document.getElementById('messages').scrollWidth]")
+    assert max(widths) <= PHONE["width"]

@@ -43,7 +43,7 @@ def test_upload_several_files_shows_each_result_and_lists_the_document(signed_in
         {"name": "photo.png", "mimeType": "image/png", "buffer": make_png()},
     ])
     uploads = panel.locator(".upload")
-    expect(uploads.filter(has_text="handbook.txt").locator(".upload-status")).to_have_text("Ready · 1 chunks")
+    expect(uploads.filter(has_text="handbook.txt").locator(".upload-status")).to_have_text("Ready · 1 chunk")
     expect(uploads.filter(has_text="handbook-again.txt").locator(".upload-status")).to_have_text(
         "Duplicate: already uploaded as “handbook”")
     expect(uploads.filter(has_text="photo.png").locator(".upload-status")).to_contain_text("Unsupported file type")
@@ -53,7 +53,7 @@ def test_upload_several_files_shows_each_result_and_lists_the_document(signed_in
     expect(documents).to_have_count(1)
     expect(documents.first.locator(".document-title")).to_have_text("handbook")
     expect(documents.first.locator(".document-meta")).to_contain_text("ready")
-    expect(documents.first.locator(".document-meta")).to_contain_text(f"{len(HANDBOOK)} B · 1 chunks · by carol")
+    expect(documents.first.locator(".document-meta")).to_contain_text(f"{len(HANDBOOK)} B · 1 chunk · by carol")
     shots(page, "knowledge-base-uploaded")
     assert Document.objects.get().uploaded_by == browser_user
 

@@ -159,6 +159,12 @@ def _html_to_text(html: str) -> str:
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup(["script", "style", "noscript", "template", "head", "svg", "iframe", "object"]):
         tag.decompose()
+    hidden = [tag for tag in soup.find_all(True) if tag.attrs is not None and (
+        tag.has_attr("hidden") or tag.get("aria-hidden") == "true"
+        or re.search(r"display\s*:\s*none|visibility\s*:\s*hidden", tag.get("style") or "", re.I))]
+    for tag in hidden:
+        if not tag.decomposed:
+            tag.decompose()
     text = soup.get_text("\n")
     text = "\n".join(line.strip() for line in text.splitlines())
     return clean_text(f"{title}\n\n{text}" if title else text)
@@ -168,7 +174,7 @@ def _extract_pdf(data: bytes) -> Extracted:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
-    if not data[:1024].lstrip().startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
+    if b"%PDF-" not in data[:1024]:  # the header may follow a little junk, as readers allow
         raise UnsupportedType("The file is named .pdf but is not a PDF.")
     try:
         reader = PdfReader(io.BytesIO(data))

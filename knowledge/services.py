@@ -68,6 +68,7 @@ def document_ingest(*, data: bytes | None = None, text: str | None = None, filen
     raw = data if data is not None else text.encode("utf-8")
     sha256 = hashlib.sha256(raw).hexdigest()
     title = _title(title, filename, text)
+    extracted: Extracted | None = None
     try:
         if len(raw) > settings.DOCUMENT_MAX_BYTES:
             raise DocumentTooLarge(f"The document is larger than {_megabytes(settings.DOCUMENT_MAX_BYTES)}.")
@@ -104,7 +105,8 @@ def document_ingest(*, data: bytes | None = None, text: str | None = None, filen
         # A file of a type we do not read is not a document at all: nothing to keep for it.
         if keep_failed and not isinstance(exc, DuplicateDocument | UnsupportedType):
             exc.document = _record_failure(sha256=sha256, title=title or filename or "Untitled",
-                                           filename=filename, size=len(raw), user=user, reason=str(exc))
+                                           filename=filename, size=len(raw), user=user, reason=str(exc),
+                                           extracted=extracted)
         raise
     log.info("Ingested document %s (%s): %d chunks", document.pk, document.title, document.chunk_count)
     return document
@@ -164,16 +166,23 @@ def _store_chunks(document: Document, chunks: list[TextChunk], vectors: np.ndarr
     )
 
 
-def _record_failure(*, sha256: str, title: str, filename: str, size: int, user, reason: str) -> Document | None:
-    """Keep a `failed` Document (no text, no chunks) so the admin and the command can show why."""
+def _record_failure(*, sha256: str, title: str, filename: str, size: int, user, reason: str,
+                    extracted: Extracted | None) -> Document | None:
+    """Keep a `failed` Document (no chunks) so the admin and the command can show why.
+
+    When extraction succeeded (the embedding failed), the text is kept too: `reindex --failed` or the
+    admin's re-embed action can then finish the job without the original file.
+    """
     if Document.objects.filter(sha256=sha256).exclude(status=Document.Status.FAILED).exists():
         return None  # never overwrite a good document with the record of a failed attempt
     with transaction.atomic():
         document, _ = Document.objects.update_or_create(
             sha256=sha256,
-            defaults={"title": title[:TITLE_MAX], "filename": filename, "content_type": "", "size": size,
-                      "status": Document.Status.FAILED, "error": reason, "chunk_count": 0, "uploaded_by": user,
-                      "text": "", "page_starts": []},
+            defaults={"title": title[:TITLE_MAX], "filename": filename, "size": size, "status": Document.Status.FAILED,
+                      "error": reason, "chunk_count": 0, "uploaded_by": user,
+                      "content_type": extracted.content_type if extracted else "",
+                      "text": extracted.text if extracted else "",
+                      "page_starts": extracted.page_starts if extracted else []},
         )
     return document
 

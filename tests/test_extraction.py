@@ -39,8 +39,10 @@ def test_csv_and_json_are_kept_as_text():
 def test_html_keeps_visible_text_and_drops_scripts_and_styles():
     html = b"""<html><head><title>Guide</title><style>p { color: red }</style>
     <script>alert('x')</script></head><body><h1>Welcome</h1><p>Read <b>this</b> first.</p>
-    <script>var secret = 1;</script><noscript>enable js</noscript></body></html>"""
+    <script>var secret = 1;</script><noscript>enable js</noscript><div hidden>hidden div</div>
+    <span style="display: none">invisible span</span><p aria-hidden="true">aria hidden</p></body></html>"""
     text = extract(html, "page.htm").text
+    assert "hidden div" not in text and "invisible" not in text and "aria hidden" not in text
     assert "Guide" in text and "Welcome" in text and "Read" in text and "first." in text
     assert "alert" not in text and "color" not in text and "secret" not in text and "enable js" not in text
 

@@ -103,3 +103,23 @@ def test_reindex_failure_keeps_the_old_chunks(settings, openai_server):
     assert list(document.chunks.values_list("id", "embedding_model")) == old
     document.refresh_from_db()
     assert document.status == Document.Status.READY
+
+
+def test_command_keeps_text_of_an_embedding_failure_and_reindex_failed_finishes_it(openai_embeddings, tmp_path):
+    (tmp_path / "remote.md").write_text(TEXT)
+    openai_embeddings.fail(500)
+    with pytest.raises(Exception, match="1 file"):
+        call_command("ingest", str(tmp_path), stdout=StringIO(), stderr=StringIO())
+    document = Document.objects.get()
+    assert document.status == Document.Status.FAILED and "500" in document.error
+    assert document.text == TEXT and document.content_type == "text/markdown" and not document.chunks.exists()
+
+    call_command("reindex", stdout=StringIO(), stderr=StringIO())  # ready documents only: nothing to do
+    assert Document.objects.get().status == Document.Status.FAILED
+    out = StringIO()
+    call_command("reindex", "--failed", stdout=out, stderr=StringIO())
+    assert "Re-embedded 1 document(s); failed 0." in out.getvalue()
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY and document.error == ""
+    assert document.chunks.count() == document.chunk_count > 1
+    assert set(document.chunks.values_list("embedding_model", flat=True)) == {"text-embedding-test"}

@@ -63,6 +63,12 @@ const sessions = new SessionList({
 });
 
 const knowledgeBase = new KnowledgeBase({ dialog: $("kb-dialog") });
+// Files dragged over the page open the knowledge base, whose drop zone takes them; dropped elsewhere,
+// they must not replace the page with the file.
+document.addEventListener("dragenter", (event) => {
+  if (event.dataTransfer?.types.includes("Files") && !$("kb-dialog").open) knowledgeBase.open();
+});
+for (const type of ["dragover", "drop"]) document.addEventListener(type, (event) => event.preventDefault());
 $("open-kb").addEventListener("click", () => {
   setSidebar(false);
   knowledgeBase.open();

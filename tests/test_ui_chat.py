@@ -172,3 +172,49 @@ def test_an_answer_with_sources_fits_a_phone_screen(new_page, browser_user, open
     shots(page, "phone-answer")
     widths = page.evaluate("[document.documentElement.scrollWidth, document.getElementById('messages').scrollWidth]")
     assert max(widths) <= PHONE["width"]
+
+
+# The page's fetch() of the chat endpoint answers a stream that the test feeds one event at a time, so it
+# can look at the page between tokens. (The real endpoint's stream is what the other tests use.)
+HELD_STREAM = """() => {
+    const realFetch = window.fetch;
+    window.fetch = (url, init) => {
+        if (!String(url).endsWith("/chat")) return realFetch(url, init);
+        const body = new ReadableStream({ start(controller) { window.heldStream = controller; } });
+        return Promise.resolve(new Response(body, {headers: {"Content-Type": "text/event-stream"}}));
+    };
+    window.sendEvent = (event, data) => window.heldStream.enqueue(
+        new TextEncoder().encode(`event: ${event}\\ndata: ${JSON.stringify(data)}\\n\\n`));
+}"""
+
+
+def test_the_answer_is_drawn_token_by_token_while_send_is_disabled(signed_in_page, shots):
+    page = open_app(signed_in_page)
+    page.evaluate(HELD_STREAM)
+    ask(page, "How much leave?")
+    page.wait_for_function("window.heldStream !== undefined")
+    body = page.locator(".message-assistant .message-body")
+    expect(page.locator(".message-assistant.streaming")).to_be_visible()
+    expect(page.locator("#send")).to_be_disabled()
+
+    page.evaluate("sendEvent('token', {delta: 'Twenty'})")
+    expect(body).to_have_text("Twenty")
+    page.evaluate("sendEvent('token', {delta: '-five **days'})")
+    expect(body).to_have_text("Twenty-five **days")
+    page.evaluate("sendEvent('token', {delta: '** a year [1].'})")
+    expect(body.locator("strong")).to_have_text("days")
+    expect(page.locator("#send")).to_be_disabled()
+    shots(page, "streaming")
+
+    page.evaluate("""sendEvent('done', {
+        user_message: {id: 1, role: 'user', content: 'How much leave?', status: 'complete', sources: []},
+        assistant_message: {id: 2, role: 'assistant', content: 'Twenty-five **days** a year [1].',
+                            status: 'complete', model: 'test-model',
+                            sources: [{n: 1, document_id: 1, document_title: 'Handbook', chunk_id: 1,
+                                       score: 0.9, snippet: 'Twenty-five days of paid leave.', page: null}]}});
+        heldStream.close()""")
+    expect(body.locator("a.cite")).to_have_text(["[1]"])
+    expect(page.locator(".message-assistant .source-title")).to_have_text(["Handbook"])
+    expect(page.locator(".message-assistant.streaming")).to_have_count(0)
+    expect(page.locator("#send")).to_be_enabled()
+    expect(page.locator("#live-status")).to_have_text("Answer ready.")

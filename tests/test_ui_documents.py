@@ -37,6 +37,14 @@ def test_empty_knowledge_base_says_what_to_do(signed_in_page, shots):
 def test_upload_several_files_shows_each_result_and_lists_the_document(signed_in_page, browser_user, shots):
     page = open_app(signed_in_page)
     panel = open_knowledge_base(page)
+    page.evaluate("""() => {
+        window.progressSeen = [];
+        new MutationObserver((records) => records.forEach((r) => {
+            if (r.target.tagName === "PROGRESS" && r.target.hasAttribute("value")) {
+                window.progressSeen.push(r.target.value);
+            }
+        })).observe(document.getElementById("upload-list"), {attributes: true, subtree: true});
+    }""")
     page.locator("#file-input").set_input_files([
         {"name": "handbook.txt", "mimeType": "text/plain", "buffer": HANDBOOK},
         {"name": "handbook-again.txt", "mimeType": "text/plain", "buffer": HANDBOOK},
@@ -48,6 +56,7 @@ def test_upload_several_files_shows_each_result_and_lists_the_document(signed_in
         "Duplicate: already uploaded as “handbook”")
     expect(uploads.filter(has_text="photo.png").locator(".upload-status")).to_contain_text("Unsupported file type")
     expect(panel.locator(".upload progress")).to_have_count(0)
+    assert page.evaluate("window.progressSeen").count(1) == 3  # each upload reported its bytes all sent
 
     documents = panel.locator(".document")
     expect(documents).to_have_count(1)
@@ -71,17 +80,21 @@ def test_too_large_upload_says_so(signed_in_page, settings):
 
 def test_drag_and_drop_uploads_the_dropped_files(signed_in_page, shots):
     page = open_app(signed_in_page)
-    panel = open_knowledge_base(page)
+    panel = page.get_by_role("dialog", name="Knowledge base")
     page.evaluate("""() => {
         const files = new DataTransfer();
         files.items.add(new File(["# Travel policy\\n\\nBook trains for trips under four hours."], "travel.md",
                                  {type: "text/markdown"}));
         files.items.add(new File(["Expenses are paid monthly."], "expenses.txt", {type: "text/plain"}));
+        // Dragged over the chat first: the knowledge base opens to take the files.
+        document.getElementById("thread").dispatchEvent(
+            new DragEvent("dragenter", {dataTransfer: files, bubbles: true, cancelable: true}));
         const zone = document.getElementById("dropzone");
         for (const type of ["dragenter", "dragover", "drop"]) {
             zone.dispatchEvent(new DragEvent(type, {dataTransfer: files, bubbles: true, cancelable: true}));
         }
     }""")
+    expect(panel).to_be_visible()
     expect(panel.locator(".upload-ok")).to_have_count(2)
     expect(panel.locator(".document-title")).to_have_text(["expenses", "travel"], ignore_case=True)
     shots(page, "dropped")

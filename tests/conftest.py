@@ -5,6 +5,12 @@ from rest_framework.test import APIClient
 from tests.factories import make_user
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """PBKDF2's deliberate slowness costs ~0.3 s per login in tests and proves nothing there."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def user(db):
     return make_user("alice")

@@ -15,9 +15,9 @@ from knowledge.serializers import ChunkSerializer, DocumentSerializer, DocumentU
 _MULTIPART_SLACK = 64 * 1024
 
 
-def _too_large() -> Response:
-    limit = settings.DOCUMENT_MAX_BYTES / 1024 / 1024
-    return Response({"detail": f"The document is larger than {limit:g} MB."},
+def _too_large(what: str = "document", limit: int | None = None) -> Response:
+    megabytes = (settings.DOCUMENT_MAX_BYTES if limit is None else limit) / 1024 / 1024
+    return Response({"detail": f"The {what} is larger than {megabytes:.3g} MB."},
                     status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
 
 
@@ -34,7 +34,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         # Django refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE with RequestDataTooBig: a JSON 413 here,
         # not the HTML 400 (or, through DRF, a 500) it would otherwise become.
         if isinstance(exc, RequestDataTooBig):
-            return _too_large()
+            return _too_large("request", settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         return super().handle_exception(exc)
 
     @extend_schema(request=DocumentUploadSerializer, responses={201: DocumentSerializer})

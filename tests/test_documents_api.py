@@ -124,8 +124,9 @@ def test_list_is_newest_first(api):
 
 
 def test_missing_document_is_404_json(api):
-    response = api.get("/api/documents/999999")
-    assert response.status_code == 404 and "detail" in response.json()
+    for response in (api.get("/api/documents/999999"), api.get("/api/documents/not-a-number/chunks"),
+                     api.delete("/api/documents/999999")):
+        assert response.status_code == 404 and "detail" in response.json()
 
 
 def test_chunks_endpoint_shows_vectors_as_json(api, settings):
@@ -218,7 +219,9 @@ def test_request_data_too_big_is_json_413(api, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100  # Django's own limit for the non-file fields
     response = upload(api, "a.txt", b"small", title="t" * 250)
     assert response.status_code == 413
-    assert response["Content-Type"] == "application/json" and "detail" in response.json()
+    assert response["Content-Type"] == "application/json" and "request is larger" in response.json()["detail"]
+    response = api.post("/api/documents", {"content": "z " * 500}, format="json")
+    assert response.status_code == 413 and "request is larger" in response.json()["detail"]
     assert_nothing_stored()
 
 

@@ -47,9 +47,11 @@ class Hit:
 
 
 class ChunkIndex:
-    def __init__(self, *, lexical: bool = True):
+    def __init__(self, *, lexical: bool = True, model: str | None = None):
+        """`model`: index this embedding model's rows instead of the active embedder's (benchmarks)."""
         self._lock = threading.Lock()
         self._use_lexical = lexical
+        self._fixed_model = model
         self._reset(model="")
 
     def _reset(self, model: str) -> None:
@@ -105,7 +107,7 @@ class ChunkIndex:
     # --- keeping current ----------------------------------------------------------------------------
     def sync(self) -> None:
         """Bring the rows in line with the ready documents in the database (call with the lock held)."""
-        model = get_embedder().model
+        model = self._fixed_model or get_embedder().model
         if model != self._model:
             self._reset(model)
         ready_docs = Document.objects.filter(status=Document.Status.READY)
@@ -118,54 +120,65 @@ class ChunkIndex:
         for doc_id in stale:
             self._drop(doc_id)
         fresh = [d for d in ready if d not in self._docs]
-        for start in range(0, len(fresh), _ID_BATCH):
-            batch = fresh[start:start + _ID_BATCH]
-            self._load(batch, {d: ready[d] for d in batch})
+        if len(fresh) > _ID_BATCH:  # a cold start, mostly: one scan of all ready documents' chunks
+            self._load(fresh, ready, all_ready=True)
+        elif fresh:
+            self._load(fresh, ready)
         if self._dead > max(1024, self._n // 4):
             self._compact()
         elif self._lexical is not None and self._lexical.needs_rebuild():
             self._lexical.rebuild()
         self._fingerprint = fingerprint
 
-    def _load(self, doc_ids: list[int], updated: dict[int, object]) -> None:
+    def _load(self, doc_ids: list[int], updated: dict[int, object], *, all_ready: bool = False) -> None:
         """Append the rows of these documents' chunks, read with a raw cursor (no model instances)."""
-        table = Chunk._meta.db_table
-        placeholders = ", ".join(["%s"] * len(doc_ids))
         text_column = ", text" if self._lexical is not None else ""
+        select = f"SELECT id, document_id, embedding, dims, embedding_model{text_column} FROM {Chunk._meta.db_table}"
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id, document_id, embedding, dims{text_column} FROM {table} "
-                f"WHERE embedding_model = %s AND document_id IN ({placeholders}) ORDER BY document_id, position",
-                [self._model, *doc_ids],
-            )
+            if all_ready:
+                # A plain table scan, filtered here: on MariaDB it is several times faster than letting the
+                # server join or use the embedding_model index (random reads of off-page blobs).
+                cursor.execute(select)
+            else:
+                placeholders = ", ".join(["%s"] * len(doc_ids))
+                cursor.execute(f"{select} WHERE embedding_model = %s AND document_id IN ({placeholders})",
+                               [self._model, *doc_ids])
             rows = cursor.fetchall()
+        rows = [r for r in rows if r[4] == self._model]
         if rows and not self._dims:
             self._dims = int(rows[0][3])
-        rows = [r for r in rows if int(r[3]) == self._dims]
+        wanted = set(doc_ids)
+        rows = [r for r in rows if int(r[3]) == self._dims and r[1] in wanted]
         start = self._n
         self._append(rows)
         doc_column = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-        for doc_id in doc_ids:
-            positions = np.flatnonzero(doc_column == doc_id) + start
-            self._docs[doc_id] = (updated[doc_id], positions)
+        order = np.argsort(doc_column, kind="stable")
+        bounds = np.searchsorted(doc_column[order], doc_ids, side="left"), np.searchsorted(
+            doc_column[order], doc_ids, side="right")
+        for doc_id, lo, hi in zip(doc_ids, *bounds, strict=True):
+            self._docs[doc_id] = (updated[doc_id], order[lo:hi] + start)
         if self._lexical is not None:
             for offset, row in enumerate(rows):
-                self._lexical.add(start + offset, row[4])
+                self._lexical.add(start + offset, row[5])
 
     def _append(self, rows: list[tuple]) -> None:
         needed = self._n + len(rows)
         if needed > len(self._matrix) or self._matrix.shape[1] != self._dims:
             capacity = max(1024, needed + needed // 4)
-            matrix = np.zeros((capacity, self._dims), dtype=np.float32)
+            matrix = np.empty((capacity, self._dims), dtype=np.float32)  # rows past _n are never read
             if self._n:
                 matrix[:self._n] = self._matrix[:self._n]
             self._matrix = matrix
             self._alive = np.concatenate([self._alive[:self._n], np.zeros(capacity - self._n, dtype=bool)])
             self._chunk_ids = np.concatenate([self._chunk_ids[:self._n], np.zeros(capacity - self._n, np.int64)])
         if rows:
-            block = np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype="<f4").reshape(len(rows), self._dims)
-            norms = np.linalg.norm(block, axis=1, keepdims=True)
-            self._matrix[self._n:needed] = block / np.where(norms == 0, 1, norms)
+            block = self._matrix[self._n:needed]
+            for i, row in enumerate(rows):  # one copy per blob, straight into place
+                block[i] = np.frombuffer(row[2], dtype="<f4")
+            norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+            off = np.flatnonzero(np.abs(norms - 1) > 1e-3)  # stored vectors are normalised already, as a rule
+            if len(off):
+                block[off] /= np.where(norms[off] == 0, 1, norms[off])[:, None]
             self._alive[self._n:needed] = True
             self._chunk_ids[self._n:needed] = [r[0] for r in rows]
         self._n = needed

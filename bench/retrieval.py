@@ -1,0 +1,198 @@
+"""Vector search speed at 100,000 chunks x 1,536 dimensions, on SQLite and on MariaDB.
+
+    .venv/bin/python bench/retrieval.py                      # both: a temp SQLite file, then MariaDB
+    .venv/bin/python bench/retrieval.py --database-url URL   # one database (it is emptied and filled)
+
+Fills its own database (a temporary SQLite file; `ragchat_bench` on MariaDB) with 1,000 ready documents of
+100 chunks each, random normalised float32 vectors bulk-inserted as the project stores them, then prints:
+- query p50/p95 for k=5 through the project's index (ChunkIndex.search_vector: sync check, one
+  matrix-vector product, partial sort, fetch of the 5 rows), next to the floor: bare numpy `M @ q`;
+- the naive method: decode every stored JSON vector and compute cosines per query (sampled, extrapolated);
+- cold load of the index from the database (vectors only, and with the BM25 side);
+- time for the next query to see one newly ingested document, and one deleted;
+- peak memory (ru_maxrss).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DOCS, CHUNKS_PER_DOC, DIMS, K = 1_000, 100, 1_536, 5
+QUERIES = 200
+MODEL = "bench-random-1536"
+MARIADB_URL = "mysql://root@127.0.0.1:3306/ragchat_bench"
+WORDS = ("alpha beta gamma delta index vector search query chunk document answer model token python "
+         "database matrix cosine rank fusion speed memory latency cache stream").split()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="run against this database only (it is emptied)")
+    args = parser.parse_args()
+    if args.database_url:
+        return run(args.database_url)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ragchat-bench-") as tmp:
+        for url in (f"sqlite:///{tmp}/bench.sqlite3", MARIADB_URL):
+            subprocess.run([sys.executable, __file__, "--database-url", url], check=True)
+    print(f"\nTotal bench time: {time.perf_counter() - started:.0f} s")
+
+
+def run(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragchat.settings")
+    import logging
+
+    import django
+
+    if url.startswith("mysql"):
+        _create_mariadb_database(url)
+    django.setup()
+    logging.disable(logging.INFO)
+    from django.core.management import call_command
+    from django.db import connection
+
+    from knowledge.index import ChunkIndex
+    from knowledge.models import Document
+
+    call_command("migrate", verbosity=0)
+    print(f"\n=== {connection.vendor}: {DOCS:,} documents x {CHUNKS_PER_DOC} chunks = {DOCS * CHUNKS_PER_DOC:,} "
+          f"chunks of {DIMS} dims ===")
+    rng = np.random.default_rng(0)
+    started = time.perf_counter()
+    Document.objects.all().delete()
+    for doc in range(DOCS):
+        _insert_document(connection, rng, f"bench-{doc}")
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:  # as SQLite does by itself in time: fold the WAL into the file
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    print(f"bulk insert: {time.perf_counter() - started:.1f} s")
+
+    loads = []
+    for _ in range(3):  # the machine is shared: the median of three cold loads
+        started = time.perf_counter()
+        index = ChunkIndex(model=MODEL, lexical=False)
+        index.search_vector(_unit(rng), K)
+        loads.append(time.perf_counter() - started)
+    print(f"cold load, vectors only:        {statistics.median(loads):6.2f} s  (median of 3: "
+          f"{', '.join(f'{t:.2f}' for t in loads)}; {index.size:,} rows)")
+    started = time.perf_counter()
+    hybrid = ChunkIndex(model=MODEL)
+    hybrid.search_vector(_unit(rng), K, text="vector search")
+    print(f"cold load, vectors + BM25:      {time.perf_counter() - started:6.2f} s")
+    del hybrid
+
+    queries = [_unit(rng) for _ in range(QUERIES)]
+    matrix = index._matrix[:index._n]
+    ours, floor = _timings([lambda q: index.search_vector(q, K), lambda q: matrix @ q], queries)
+    print(f"query k={K}, project index:     p50 {_ms(ours, 50)}  p95 {_ms(ours, 95)}")
+    print(f"floor, bare numpy M @ q:        p50 {_ms(floor, 50)}  p95 {_ms(floor, 95)}   "
+          f"ratio p50 {statistics.median(ours) / statistics.median(floor):.2f}x")
+    print(f"naive, JSON decode + cosine:    {_naive(connection, queries[0]):8.0f} ms per query (extrapolated)")
+
+    started = time.perf_counter()
+    new = _insert_document(connection, rng, "bench-new")
+    insert_time = time.perf_counter() - started
+    new_vector = np.frombuffer(
+        Document.objects.get(id=new).chunks.first().embedding, dtype="<f4").astype(np.float32)
+    started = time.perf_counter()
+    hits = index.search_vector(new_vector, K)
+    seen = time.perf_counter() - started
+    assert hits[0].document_id == new, "the new document was not found"
+    typical = statistics.median(ours)
+    print(f"next query sees 1 new document ({CHUNKS_PER_DOC} chunks): {seen * 1000:6.1f} ms, "
+          f"{(seen - typical) * 1000:+.1f} ms over a typical query (its insert took {insert_time * 1000:.0f} ms)")
+    Document.objects.filter(id=new).delete()
+    started = time.perf_counter()
+    hits = index.search_vector(new_vector, K)
+    gone = time.perf_counter() - started
+    assert all(h.document_id != new for h in hits), "the deleted document was found"
+    print(f"next query after 1 deletion:    {gone * 1000:6.1f} ms, "
+          f"{(gone - typical) * 1000:+.1f} ms over a typical query")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (ru_maxrss):        {peak:6.0f} MiB  (matrix {matrix.nbytes / 2**20:.0f} MiB)")
+
+
+def _insert_document(connection, rng, title: str) -> int:
+    from django.db import transaction
+
+    from knowledge.models import Chunk, Document
+
+    with transaction.atomic():  # as ingest does: a document is ready in the same transaction as its chunks
+        return _insert_rows(connection, rng, title, Document, Chunk)
+
+
+def _insert_rows(connection, rng, title, Document, Chunk) -> int:
+    document = Document.objects.create(title=title, filename=f"{title}.txt", content_type="text/plain",
+                                       sha256=hashlib.sha256(title.encode()).hexdigest(), status=Document.Status.READY,
+                                       chunk_count=CHUNKS_PER_DOC)
+    vectors = rng.standard_normal((CHUNKS_PER_DOC, DIMS), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = [(document.id, position, " ".join(rng.choice(WORDS, 12)), 0, 0, None, 12,
+             Chunk.pack(vectors[position]), MODEL, DIMS) for position in range(CHUNKS_PER_DOC)]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {Chunk._meta.db_table} (document_id, position, text, start_char, end_char, page, "
+            "token_count, embedding, embedding_model, dims) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+    return document.id
+
+
+def _naive(connection, query: np.ndarray, sample: int = 2_000) -> float:
+    """What the seed did: vectors stored as JSON text, decoded and compared one by one for every query."""
+    from knowledge.models import Chunk
+
+    blobs = list(Chunk.objects.values_list("embedding", flat=True)[:sample])
+    stored = [json.dumps(np.frombuffer(b, dtype="<f4").tolist()) for b in blobs]  # as the seed stored them
+    started = time.perf_counter()
+    for text in stored:
+        vector = np.array(json.loads(text), dtype=np.float32)
+        float(vector @ query / (np.linalg.norm(vector) * np.linalg.norm(query)))
+    per_row = (time.perf_counter() - started) / len(stored)
+    return per_row * DOCS * CHUNKS_PER_DOC * 1000
+
+
+def _unit(rng) -> np.ndarray:
+    vector = rng.standard_normal(DIMS, dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def _timings(functions, queries) -> list[list[float]]:
+    """Seconds per call of each function, interleaved query by query so that both see the same machine load."""
+    out: list[list[float]] = [[] for _ in functions]
+    for query in queries:
+        for fn, times in zip(functions, out, strict=True):
+            started = time.perf_counter()
+            fn(query)
+            times.append(time.perf_counter() - started)
+    return out
+
+
+def _ms(timings: list[float], percentile: int) -> str:
+    return f"{np.percentile(timings, percentile) * 1000:6.2f} ms"
+
+
+def _create_mariadb_database(url: str) -> None:
+    import MySQLdb
+
+    name = url.rsplit("/", 1)[1]
+    db = MySQLdb.connect(host="127.0.0.1", user="root", port=3306)
+    db.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+    db.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    db.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -152,21 +152,53 @@ def _decode_text(data: bytes) -> str:
     return clean_text(text)
 
 
-def _html_to_text(html: str) -> str:
-    from bs4 import BeautifulSoup
+_HTML_DROP = ("script", "style", "noscript", "template", "head", "svg", "iframe", "object", "embed", "canvas")
+_HTML_BLOCKS = frozenset(
+    "address article aside blockquote dd details dialog div dl dt fieldset figcaption figure footer form "
+    "h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tr ul caption".split()
+)
+_HTML_HIDDEN = (
+    '//*[@hidden or @aria-hidden="true"'
+    ' or contains(translate(translate(@style, " ", ""), "DISPLAYNOEVSBLTH", "displaynoevsblth"), "display:none")'
+    ' or contains(translate(translate(@style, " ", ""), "DISPLAYNOEVSBLTH", "displaynoevsblth"), "visibility:hidden")]'
+)
 
-    soup = BeautifulSoup(html, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup(["script", "style", "noscript", "template", "head", "svg", "iframe", "object"]):
-        tag.decompose()
-    hidden = [tag for tag in soup.find_all(True) if tag.attrs is not None and (
-        tag.has_attr("hidden") or tag.get("aria-hidden") == "true"
-        or re.search(r"display\s*:\s*none|visibility\s*:\s*hidden", tag.get("style") or "", re.I))]
-    for tag in hidden:
-        if not tag.decomposed:
-            tag.decompose()
-    text = soup.get_text("\n")
-    text = "\n".join(line.strip() for line in text.splitlines())
+
+def _html_to_text(html: str) -> str:
+    """The visible text of a page: no scripts, styles or hidden elements; blocks on their own lines.
+
+    lxml's C parser, not BeautifulSoup: on a 5 MB page it takes ~0.3 s where bs4 takes 4-17 s, and an
+    upload may be 20 MB.
+    """
+    import lxml.html
+    from lxml import etree
+
+    html = re.sub(r"^\s*<\?xml[^>]*>", "", html)  # lxml refuses str input that declares an encoding
+    try:
+        root = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return ""
+    title = " ".join((root.findtext(".//title") or "").split())
+    etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, *_HTML_DROP, with_tail=False)
+    for element in root.xpath(_HTML_HIDDEN):
+        if element.getparent() is not None:
+            element.drop_tree()  # keeps the text that follows it
+    inside_pre = {e for pre in root.iter("pre") for e in pre.iter()}
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if element not in inside_pre:  # HTML collapses source whitespace, except in <pre>
+            element.text = re.sub(r"\s+", " ", element.text) if element.text else element.text
+        if element.tail and element.getparent() not in inside_pre:
+            element.tail = re.sub(r"\s+", " ", element.tail)
+        if element.tag == "br":
+            element.tail = "\n" + (element.tail or "")
+        elif element.tag in _HTML_BLOCKS:
+            element.text = "\n" + (element.text or "")
+            element.tail = "\n" + (element.tail or "")
+        elif element.tag in ("td", "th"):
+            element.tail = " | " + (element.tail or "") if element.getnext() is not None else element.tail
+    text = "\n".join(line.strip() for line in "".join(root.itertext()).splitlines())
     return clean_text(f"{title}\n\n{text}" if title else text)
 
 

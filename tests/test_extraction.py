@@ -47,6 +47,21 @@ def test_html_keeps_visible_text_and_drops_scripts_and_styles():
     assert "alert" not in text and "color" not in text and "secret" not in text and "enable js" not in text
 
 
+def test_html_blocks_are_lines_and_source_whitespace_collapses():
+    html = b"""<?xml version="1.0" encoding="utf-8"?>
+    <html><body><div>Intro<p>A paragraph
+       wrapped   in the source.</p>After</div>one<br>two<ul><li>first</li><li>second</li></ul>
+    <table><tr><th>k</th><th>v</th></tr><tr><td>x</td><td>y</td></tr></table><!-- a comment --></body></html>"""
+    lines = [line for line in extract(html, "page.html").text.splitlines() if line]
+    assert lines == ["Intro", "A paragraph wrapped in the source.", "After", "one", "two", "first", "second",
+                     "k | v", "x | y"]
+
+
+def test_html_without_visible_text_is_empty():
+    with pytest.raises(EmptyDocument):
+        extract(b"<html><head><title></title><script>only()</script></head><body> </body></html>", "a.html")
+
+
 def test_pdf_text_and_page_starts():
     result = extract(make_pdf(["First page text.", "Second page text."]), "doc.pdf")
     assert result.content_type == "application/pdf"

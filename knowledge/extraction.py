@@ -20,6 +20,7 @@ MAX_TEXT_CHARS = 10_000_000
 # A .docx is a zip: refuse it before decompressing if it would expand past these (zip bombs).
 MAX_DOCX_UNCOMPRESSED = 200 * 1024 * 1024
 MAX_DOCX_RATIO = 200  # real documents compress XML ~5-20x; bombs 1000x and more
+MAX_DOCX_PARTS = 10_000  # Word writes a few dozen
 MAX_PDF_PAGES = 5_000
 
 
@@ -243,8 +244,22 @@ def _extract_pdf(data: bytes) -> Extracted:
     return _finish(text, PDF_TYPE, page_starts)
 
 
+def _zip_entry_count(data: bytes) -> int | None:
+    """Entries declared by the zip's end-of-central-directory record (0xFFFF when it defers to zip64)."""
+    tail = data[-(65535 + 22):]
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return None
+    return int.from_bytes(tail[at + 10:at + 12], "little")
+
+
 def _check_zip(data: bytes) -> None:
     """Refuse a zip whose declared sizes or compression ratios are those of a bomb, before inflating it."""
+    # zipfile reads the whole central directory on opening: count its entries first, so that a small
+    # file declaring a million parts cannot make it build a million objects.
+    entries = _zip_entry_count(data)
+    if entries is not None and entries > MAX_DOCX_PARTS:
+        raise ExtractionFailed(f"The .docx file has more than {MAX_DOCX_PARTS:,} parts; refused.")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()

@@ -147,6 +147,20 @@ def test_zip_with_a_garbage_document_xml_fails_cleanly():
         extract(out.getvalue(), "fake.docx")
 
 
+def test_docx_with_too_many_parts_is_refused_before_opening(monkeypatch):
+    import io
+    import zipfile
+
+    monkeypatch.setattr(extraction, "MAX_DOCX_PARTS", 50)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("word/document.xml", "<w:document/>")
+        for n in range(60):
+            archive.writestr(f"word/media/{n}.bin", b"")
+    with pytest.raises(ExtractionFailed, match="parts"):
+        extract(out.getvalue(), "many.docx")
+
+
 def test_zip_bomb_docx_is_refused_by_ratio_before_inflating():
     with pytest.raises(ExtractionFailed, match="zip bomb"):
         extract(make_zip_bomb_docx(uncompressed_mb=20), "bomb.docx")

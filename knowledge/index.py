@@ -131,40 +131,48 @@ class ChunkIndex:
         self._fingerprint = fingerprint
 
     def _load(self, doc_ids: list[int], updated: dict[int, object], *, all_ready: bool = False) -> None:
-        """Append the rows of these documents' chunks, read with a raw cursor (no model instances)."""
+        """Append the rows of these documents' chunks, streamed with a raw cursor (no model instances)."""
+        table = Chunk._meta.db_table
         text_column = ", text" if self._lexical is not None else ""
-        select = f"SELECT id, document_id, embedding, dims, embedding_model{text_column} FROM {Chunk._meta.db_table}"
-        with connection.cursor() as cursor:
-            if all_ready:
-                # A plain table scan, filtered here: on MariaDB it is several times faster than letting the
-                # server join or use the embedding_model index (random reads of off-page blobs).
-                cursor.execute(select)
-            else:
-                placeholders = ", ".join(["%s"] * len(doc_ids))
-                cursor.execute(f"{select} WHERE embedding_model = %s AND document_id IN ({placeholders})",
-                               [self._model, *doc_ids])
-            rows = cursor.fetchall()
-        rows = [r for r in rows if r[4] == self._model]
-        if rows and not self._dims:
-            self._dims = int(rows[0][3])
+        select = f"SELECT id, document_id, embedding, dims, embedding_model{text_column} FROM {table}"
+        if all_ready:
+            # A plain table scan, filtered here: on MariaDB it is several times faster than letting the server
+            # join or use the embedding_model index (random reads of the blobs).
+            sql, params = select, []
+        else:
+            placeholders = ", ".join(["%s"] * len(doc_ids))
+            sql, params = f"{select} WHERE embedding_model = %s AND document_id IN ({placeholders})", [
+                self._model, *doc_ids]
+        expected = 0
+        if all_ready:  # size the matrix once on a cold start
+            expected = Chunk.objects.filter(embedding_model=self._model).count()
         wanted = set(doc_ids)
-        rows = [r for r in rows if int(r[3]) == self._dims and r[1] in wanted]
         start = self._n
-        self._append(rows)
-        doc_column = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        doc_columns = []
+        for batch in _row_batches(sql, params):
+            batch = [r for r in batch if r[4] == self._model and r[1] in wanted]
+            if batch and not self._dims:
+                self._dims = int(batch[0][3])
+            batch = [r for r in batch if int(r[3]) == self._dims]
+            first = self._n
+            self._append(batch, reserve=expected)
+            doc_columns.append(np.fromiter((r[1] for r in batch), dtype=np.int64, count=len(batch)))
+            if self._lexical is not None:
+                for offset, row in enumerate(batch):
+                    self._lexical.add(first + offset, row[5])
+        doc_column = np.concatenate(doc_columns) if doc_columns else np.zeros(0, np.int64)
         order = np.argsort(doc_column, kind="stable")
-        bounds = np.searchsorted(doc_column[order], doc_ids, side="left"), np.searchsorted(
-            doc_column[order], doc_ids, side="right")
-        for doc_id, lo, hi in zip(doc_ids, *bounds, strict=True):
+        sorted_docs = doc_column[order]
+        lows = np.searchsorted(sorted_docs, doc_ids, side="left")
+        highs = np.searchsorted(sorted_docs, doc_ids, side="right")
+        for doc_id, lo, hi in zip(doc_ids, lows, highs, strict=True):
             self._docs[doc_id] = (updated[doc_id], order[lo:hi] + start)
-        if self._lexical is not None:
-            for offset, row in enumerate(rows):
-                self._lexical.add(start + offset, row[5])
 
-    def _append(self, rows: list[tuple]) -> None:
+    def _append(self, rows: list[tuple], reserve: int = 0) -> None:
         needed = self._n + len(rows)
         if needed > len(self._matrix) or self._matrix.shape[1] != self._dims:
-            capacity = max(1024, needed + needed // 4)
+            target = max(needed, self._n + reserve)
+            capacity = max(1024, target + target // 4)
             matrix = np.empty((capacity, self._dims), dtype=np.float32)  # rows past _n are never read
             if self._n:
                 matrix[:self._n] = self._matrix[:self._n]
@@ -212,6 +220,24 @@ class ChunkIndex:
     def size(self) -> int:
         """Live rows held (chunks searchable now)."""
         return self._n - self._dead
+
+
+def _row_batches(sql: str, params: list, size: int = 2000):
+    """Rows in batches, streamed where the driver can (MySQL: a server-side cursor), so that copying overlaps
+    the transfer and no second copy of every blob is held at once."""
+    connection.ensure_connection()
+    if connection.vendor == "mysql":
+        from MySQLdb.cursors import SSCursor
+
+        cursor = connection.connection.cursor(SSCursor)
+    else:
+        cursor = connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(size):
+            yield rows
+    finally:
+        cursor.close()
 
 
 def _top(scores: np.ndarray, k: int) -> list[int]:

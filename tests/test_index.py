@@ -133,8 +133,10 @@ def test_document_ingested_and_deleted_by_another_process_is_seen(fresh_index, t
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
 
-    in_other_process(f"from knowledge.services import document_ingest; "
-                     f"document_ingest(text={VOLCANO!r}, title='Volcano notes')")
+    (tmp_path / "volcano.txt").write_text(VOLCANO)
+    result = subprocess.run([sys.executable, str(manage), "ingest", str(tmp_path / "volcano.txt"),
+                             "--title", "Volcano notes"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
     assert titles(fresh_index.search("magma basalt"))[0] == "Volcano notes"
     code = ("from knowledge.models import Document; from knowledge.services import document_delete; "
             "document_delete(document=Document.objects.get(title='Volcano notes'))")

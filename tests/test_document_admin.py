@@ -35,6 +35,11 @@ def test_search_by_title(admin_client):
     assert "Kubernetes notes" in page and "Gardening diary" not in page
 
 
+def test_add_page_is_a_file_upload_form(admin_client):
+    page = admin_client.get(ADD_URL).content.decode()
+    assert 'enctype="multipart/form-data"' in page and 'type="file"' in page and 'name="title"' in page
+
+
 def test_upload_through_admin_ingests_on_save(admin_client, staff_user):
     upload = SimpleUploadedFile("handbook.docx", make_docx(["The handbook explains onboarding."]))
     response = admin_client.post(ADD_URL, {"file": upload, "title": ""})

@@ -378,3 +378,29 @@ def test_same_bytes_stored_by_a_concurrent_request_becomes_409(api, monkeypatch)
     assert response.status_code == 409
     assert response.json()["document"]["id"] == raced[0].pk
     assert Document.objects.count() == 1 and Chunk.objects.count() == raced[0].chunk_count
+
+
+# --- what search sees --------------------------------------------------------------------------------
+
+def test_only_ready_documents_are_searchable(monkeypatch):
+    from knowledge.index import reset_index, search
+
+    reset_index()  # ids are reused after rolled-back tests
+    kept = make_document("Penguins live in Antarctica and eat krill.")
+    embedder = services.get_embedder()
+    real_embed = embedder.embed
+
+    def fail(texts):
+        raise services.ProviderError("The model service answered with an error (500).")
+
+    monkeypatch.setattr(embedder, "embed", fail)
+    with pytest.raises(services.EmbeddingFailed) as failure:
+        services.document_ingest(text="Zebras graze on the savanna grasslands.", keep_failed=True)
+    monkeypatch.setattr(embedder, "embed", real_embed)
+    failed = failure.value.document
+    assert failed.status == Document.Status.FAILED and failed.text  # its text is kept, for a retry
+
+    assert search("penguins krill", k=3)[0].document_id == kept.pk
+    assert all(hit.document_id != failed.pk for hit in search("zebras savanna grasslands", k=5))
+    services.document_delete(document=kept)
+    assert all(hit.document_id != kept.pk for hit in search("penguins krill", k=5))

@@ -47,7 +47,11 @@ def start_turn(*, session: ChatSession, text: str | None) -> Turn:
     question = _retry_target(session) if text is None else _save_question(session, text)
     earlier = _earlier_messages(session, question)
     query = retrieval_query(question.content, [m.content for m in earlier if m.role == Message.Role.USER])
-    hits = index.search(query, settings.RAG_TOP_K, min_score=settings.RAG_MIN_SCORE)
+    try:
+        hits = index.search(query, settings.RAG_TOP_K, min_score=settings.RAG_MIN_SCORE)
+    except ProviderError as exc:  # an embedding service that fails: the question stays, the answer failed
+        failed = _save_answer(session, [], "", error=f"Searching the knowledge base failed. {exc}")
+        raise TurnFailed(question, failed) from exc
     history = [{"role": m.role, "content": m.content} for m in earlier]
     messages = build_rag_messages(question.content, hits, history, settings.CHAT_HISTORY_TOKENS)
     return Turn(session, question, ChatRequest(question.content, hits, messages))
@@ -57,8 +61,8 @@ def answer(turn: Turn) -> Message:
     try:
         reply = get_backend().complete(turn.request)
     except ProviderError as exc:
-        raise TurnFailed(turn.user_message, _save_answer(turn, "", error=str(exc))) from exc
-    return _save_answer(turn, reply.text, model=reply.model, usage=reply.usage)
+        raise TurnFailed(turn.user_message, _save_answer(turn.session, turn.request.hits, "", error=str(exc))) from exc
+    return _save_answer(turn.session, turn.request.hits, reply.text, model=reply.model, usage=reply.usage)
 
 
 def answer_stream(turn: Turn) -> Iterator[tuple[str, object]]:
@@ -70,12 +74,12 @@ def answer_stream(turn: Turn) -> Iterator[tuple[str, object]]:
             parts.append(delta)
             yield "token", delta
     except GeneratorExit:  # the client went away: keep what it had been sent
-        _save_answer(turn, "".join(parts), model=stream.model, error=DISCONNECTED)
+        _save_answer(turn.session, turn.request.hits, "".join(parts), model=stream.model, error=DISCONNECTED)
         raise
     except ProviderError as exc:
-        yield "error", _save_answer(turn, "".join(parts), model=stream.model, error=str(exc))
+        yield "error", _save_answer(turn.session, turn.request.hits, "".join(parts), model=stream.model, error=str(exc))
         return
-    yield "done", _save_answer(turn, "".join(parts), model=stream.model, usage=stream.usage)
+    yield "done", _save_answer(turn.session, turn.request.hits, "".join(parts), model=stream.model, usage=stream.usage)
 
 
 # --- steps ----------------------------------------------------------------------------------------
@@ -105,18 +109,18 @@ def _earlier_messages(session: ChatSession, question: Message) -> list[Message]:
     return list(reversed(earlier))
 
 
-def _save_answer(turn: Turn, text: str, *, model: str = "", usage: dict | None = None,
+def _save_answer(session: ChatSession, hits: list, text: str, *, model: str = "", usage: dict | None = None,
                  error: str = "") -> Message:
     message = Message.objects.create(
-        session=turn.session, role=Message.Role.ASSISTANT, content=text, model=model, usage=usage or {},
+        session=session, role=Message.Role.ASSISTANT, content=text, model=model, usage=usage or {},
         status=Message.Status.FAILED if error else Message.Status.COMPLETE, error=error,
         sources=[
             {"n": n, "document_id": hit.document_id, "document_title": hit.document_title,
              "chunk_id": hit.chunk_id, "score": hit.score, "snippet": hit.text[:SNIPPET_CHARS], "page": hit.page}
-            for n, hit in enumerate(turn.request.hits, start=1)
+            for n, hit in enumerate(hits, start=1)
         ],
     )
-    ChatSession.objects.filter(pk=turn.session.pk).update(updated_at=message.created_at)
+    ChatSession.objects.filter(pk=session.pk).update(updated_at=message.created_at)
     return message
 
 

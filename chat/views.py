@@ -42,16 +42,14 @@ class ChatView(APIView):
         data = serializer.validated_data
         try:
             turn = services.start_turn(session=session, text=None if data["retry"] else data["message"])
+            if data["stream"] or "text/event-stream" in request.headers.get("Accept", ""):
+                return _event_stream(turn)
+            assistant = services.answer(turn)
         except services.NothingToRetry as exc:
             raise ValidationError({"detail": str(exc)}) from exc
-        if data["stream"] or "text/event-stream" in request.headers.get("Accept", ""):
-            return _event_stream(turn)
-        try:
-            assistant = services.answer(turn)
         except services.TurnFailed as failed:
-            return Response({"detail": failed.assistant_message.error, **_pair(failed.user_message,
-                                                                                failed.assistant_message)},
-                            status=status.HTTP_502_BAD_GATEWAY)
+            body = {"detail": failed.assistant_message.error, **_pair(failed.user_message, failed.assistant_message)}
+            return Response(body, status=status.HTTP_502_BAD_GATEWAY)
         return Response(_pair(turn.user_message, assistant), status=status.HTTP_201_CREATED)
 
 

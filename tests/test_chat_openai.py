@@ -150,3 +150,14 @@ def test_what_the_model_receives(api, user, provider, settings):
     assert all(m["content"] != "A failed answer" for m in history)
     assert messages[-1] == {"role": "user",
                             "content": "What does the tower shop sell, and how tall is the Eiffel Tower?"}
+
+
+def test_embedding_service_failing_during_retrieval_is_502_and_keeps_the_question(api, user, provider, settings):
+    provider.configure(settings, chat=True, embeddings=True, max_retries=0)
+    provider.fail(503)
+    session = make_session(user)
+    response = chat(api, session, {"message": "How tall is it?"})
+    assert response.status_code == 502 and "(503)" in response.json()["detail"]
+    question, failed = session.messages.all()
+    assert question.content == "How tall is it?" and failed.status == Message.Status.FAILED
+    assert provider.embedding_requests() and not provider.chat_requests()

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +148,62 @@ def test_document_ingested_and_deleted_by_another_process_is_seen(fresh_index, t
 def test_empty_index_answers_nothing(db, fresh_index):
     assert fresh_index.search("anything") == []
     assert fresh_index.search_vector(np.ones(get_embedder().dims, np.float32)) == []
+
+
+def test_bm25_rows_score_the_same_before_and_after_a_rebuild():
+    from knowledge.lexical import BM25Rows
+
+    texts = ["magma rises in volcanoes", "bread needs yeast", "volcanoes erupt lava and magma", "yeast and flour"]
+    bm25 = BM25Rows()
+    for row, text in enumerate(texts):
+        bm25.add(row, text)
+    tail_only = bm25.scores("magma volcano", 4)
+    bm25.rebuild()
+    assert np.allclose(bm25.scores("magma volcano", 4), tail_only)
+    assert tail_only[0] > 0 and tail_only[2] > 0 and tail_only[1] == tail_only[3] == 0
+    assert tail_only[0] > tail_only[2]  # the shorter passage, same matches
+
+
+def test_bm25_removed_rows_stop_counting_and_renumbering_keeps_scores():
+    from knowledge.lexical import BM25Rows
+
+    bm25 = BM25Rows()
+    for row, text in enumerate(["rare word zyzzyva", "common word", "common word again", "zyzzyva common"]):
+        bm25.add(row, text)
+    before = bm25.scores("zyzzyva", 4)[3]
+    bm25.remove(0)
+    after = bm25.scores("zyzzyva", 4)
+    assert after[3] > before  # now 1 row in 3 holds the word, not 2 in 4: it is rarer, so it weighs more
+    bm25.rebuild(np.array([-1, 0, 1, 2]))
+    renumbered = bm25.scores("zyzzyva", 3)
+    assert renumbered[2] == pytest.approx(after[3]) and renumbered[:2].tolist() == [0, 0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queries_from_many_threads_while_documents_arrive(fresh_index):
+    make_document(BAKING, title="Baking")
+    errors, rounds = [], []
+    stop = threading.Event()
+
+    def searcher():
+        try:
+            while not stop.is_set():
+                hits = fresh_index.search("volcano magma bread", k=20)
+                assert len({h.chunk_id for h in hits}) == len(hits)
+                rounds.append(len(hits))
+        except Exception as exc:  # reported below, with the thread's failure
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=searcher) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for i in range(8):
+        make_document(f"Volcano number {i}: magma rises and erupts as lava.", title=f"Volcano {i}")
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert not errors and rounds
+    assert len(fresh_index.search("volcano magma bread", k=20)) == 9
+    assert fresh_index.size == 9

@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -29,13 +28,6 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def get_queryset(self):
         return Document.objects.select_related("uploaded_by").defer("text", "page_starts")
-
-    def handle_exception(self, exc):
-        # Django refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE with RequestDataTooBig: a JSON 413 here,
-        # not the HTML 400 (or, through DRF, a 500) it would otherwise become.
-        if isinstance(exc, RequestDataTooBig):
-            return _too_large("request", settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
-        return super().handle_exception(exc)
 
     @extend_schema(request=DocumentUploadSerializer, responses={201: DocumentSerializer})
     def create(self, request):

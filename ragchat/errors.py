@@ -2,6 +2,8 @@
 
 import logging
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.defaults import page_not_found, server_error
 from rest_framework.views import exception_handler
@@ -10,7 +12,10 @@ log = logging.getLogger(__name__)
 
 
 def api_exception_handler(exc, context):
-    """DRF's handler, plus a JSON 500 for anything it does not know (instead of Django's HTML page)."""
+    """DRF's handler, plus JSON for what it does not know: a body over Django's limit (413) and bugs (500)."""
+    if isinstance(exc, RequestDataTooBig):
+        megabytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1024 / 1024
+        return JsonResponse({"detail": f"The request is larger than {megabytes:.3g} MB."}, status=413)
     response = exception_handler(exc, context)
     if response is None:
         log.exception("Unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)

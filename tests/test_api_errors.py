@@ -43,3 +43,10 @@ def test_pages_outside_api_keep_html_404(settings, user):
     response = client.get("/definitely/not/here")
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/json")
+
+
+def test_body_over_djangos_limit_is_json_413_on_any_endpoint(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api.post("/api/sessions", {"name": "x" * 5000}, format="json")
+    assert response.status_code == 413
+    assert "larger than" in response.json()["detail"]

@@ -49,3 +49,10 @@ def test_docs_page_renders_with_local_assets(api):
     html = response.content.decode()
     assert "swagger" in html.lower()
     assert "cdn" not in html.lower()
+
+
+def test_schema_generates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+    assert (tmp_path / "schema.yml").read_text().startswith("openapi: 3")

@@ -67,7 +67,7 @@ def document_ingest(*, data: bytes | None = None, text: str | None = None, filen
     filename = display_filename(filename)
     raw = data if data is not None else text.encode("utf-8")
     sha256 = hashlib.sha256(raw).hexdigest()
-    title = _title(title, filename, text)
+    requested_title, title = title, _title(title, filename, text)
     extracted: Extracted | None = None
     try:
         if len(raw) > settings.DOCUMENT_MAX_BYTES:
@@ -81,8 +81,7 @@ def document_ingest(*, data: bytes | None = None, text: str | None = None, filen
             extracted = Extracted(text=clean_text(text), content_type="text/plain")
             if not extracted.text:
                 raise EmptyDocument("The document has no text.")
-        if not title:
-            title = _title("", "", extracted.text)
+        title = _title(requested_title, filename, extracted.text)
         chunks, vectors, model = _chunk_and_embed(extracted.text, extracted.page_starts)
         document = Document(
             title=title, filename=filename, content_type=extracted.content_type, size=len(raw), sha256=sha256,
@@ -188,12 +187,15 @@ def _record_failure(*, sha256: str, title: str, filename: str, size: int, user, 
 
 
 def _title(title: str, filename: str, text: str | None) -> str:
-    """The given title, else the file name without extension, else the text's first line."""
+    """The given title, else the document's own top heading (`# ...`), else the file name without
+    extension, else the text's first line. A heading names a document better than its file name does."""
     title = " ".join((title or "").split())
+    first_line = next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
+    if not title and first_line.startswith("# "):
+        title = " ".join(first_line[2:].split())
     if not title and filename:
         title = filename.rsplit(".", 1)[0] if "." in filename.strip(".") else filename
-    if not title and text:
-        first_line = next((line for line in text.splitlines() if line.strip()), "")
+    if not title and first_line:
         title = " ".join(first_line.lstrip("#").split())
     return title[:TITLE_MAX]
 

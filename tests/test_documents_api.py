@@ -83,6 +83,12 @@ def test_title_from_form_or_from_file_name(api):
     assert upload(api, "q4-report.txt", b"Other numbers.").json()["title"] == "q4-report"
 
 
+def test_markdown_file_is_titled_by_its_top_heading(api):
+    body = upload(api, "team-handbook.md", b"# Team handbook: remote work\n\nWork from anywhere.").json()
+    assert body["title"] == "Team handbook: remote work" and body["filename"] == "team-handbook.md"
+    assert upload(api, "notes.md", b"## Not a top heading\n\nText.").json()["title"] == "notes"
+
+
 def test_raw_text_upload_as_json(api):
     response = api.post("/api/documents", {"title": "Pasted", "content": "Pasted text about owls."}, format="json")
     assert response.status_code == 201

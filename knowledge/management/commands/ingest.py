@@ -1,3 +1,4 @@
+import logging
 import sys
 from pathlib import Path
 
@@ -41,6 +42,9 @@ class Command(BaseCommand):
         if title and len(files) > 1:
             raise CommandError("--title names one document: give a single file with it.")
         ingested, duplicates = [], []
+        # The summary below names every file; the service's own log line per document would say it twice.
+        if options["verbosity"] < 2:
+            logging.getLogger(services.__name__).setLevel(logging.WARNING)
         # The bar goes to stderr and only on a terminal; log lines print above it instead of breaking it.
         with logging_redirect_tqdm(), tqdm(files, unit="file", desc="Ingesting", file=sys.stderr,
                                            disable=not files or None) as progress:

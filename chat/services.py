@@ -50,7 +50,8 @@ def start_turn(*, session: ChatSession, text: str | None) -> Turn:
     try:
         hits = index.search(query, settings.RAG_TOP_K, min_score=settings.RAG_MIN_SCORE)
     except ProviderError as exc:  # an embedding service that fails: the question stays, the answer failed
-        failed = _save_answer(session, [], "", error=f"Searching the knowledge base failed. {exc}")
+        failed = _save_answer(Turn(session, question, ChatRequest(question.content, [], [])), "",
+                              error=f"Searching the knowledge base failed. {exc}")
         raise TurnFailed(question, failed) from exc
     history = [{"role": m.role, "content": m.content} for m in earlier]
     messages = build_rag_messages(question.content, hits, history, settings.CHAT_HISTORY_TOKENS)
@@ -61,8 +62,8 @@ def answer(turn: Turn) -> Message:
     try:
         reply = get_backend().complete(turn.request)
     except ProviderError as exc:
-        raise TurnFailed(turn.user_message, _save_answer(turn.session, turn.request.hits, "", error=str(exc))) from exc
-    return _save_answer(turn.session, turn.request.hits, reply.text, model=reply.model, usage=reply.usage)
+        raise TurnFailed(turn.user_message, _save_answer(turn, "", error=str(exc))) from exc
+    return _save_answer(turn, reply.text, model=reply.model, usage=reply.usage)
 
 
 def answer_stream(turn: Turn) -> Iterator[tuple[str, object]]:
@@ -74,12 +75,12 @@ def answer_stream(turn: Turn) -> Iterator[tuple[str, object]]:
             parts.append(delta)
             yield "token", delta
     except GeneratorExit:  # the client went away: keep what it had been sent
-        _save_answer(turn.session, turn.request.hits, "".join(parts), model=stream.model, error=DISCONNECTED)
+        _save_answer(turn, "".join(parts), model=stream.model, error=DISCONNECTED)
         raise
     except ProviderError as exc:
-        yield "error", _save_answer(turn.session, turn.request.hits, "".join(parts), model=stream.model, error=str(exc))
+        yield "error", _save_answer(turn, "".join(parts), model=stream.model, error=str(exc))
         return
-    yield "done", _save_answer(turn.session, turn.request.hits, "".join(parts), model=stream.model, usage=stream.usage)
+    yield "done", _save_answer(turn, "".join(parts), model=stream.model, usage=stream.usage)
 
 
 # --- steps ----------------------------------------------------------------------------------------
@@ -109,18 +110,17 @@ def _earlier_messages(session: ChatSession, question: Message) -> list[Message]:
     return list(reversed(earlier))
 
 
-def _save_answer(session: ChatSession, hits: list, text: str, *, model: str = "", usage: dict | None = None,
-                 error: str = "") -> Message:
+def _save_answer(turn: Turn, text: str, *, model: str = "", usage: dict | None = None, error: str = "") -> Message:
     message = Message.objects.create(
-        session=session, role=Message.Role.ASSISTANT, content=text, model=model, usage=usage or {},
+        session=turn.session, role=Message.Role.ASSISTANT, content=text, model=model, usage=usage or {},
         status=Message.Status.FAILED if error else Message.Status.COMPLETE, error=error,
         sources=[
             {"n": n, "document_id": hit.document_id, "document_title": hit.document_title,
              "chunk_id": hit.chunk_id, "score": hit.score, "snippet": hit.text[:SNIPPET_CHARS], "page": hit.page}
-            for n, hit in enumerate(hits, start=1)
+            for n, hit in enumerate(turn.request.hits, start=1)
         ],
     )
-    ChatSession.objects.filter(pk=session.pk).update(updated_at=message.created_at)
+    ChatSession.objects.filter(pk=turn.session.pk).update(updated_at=message.created_at)
     return message
 
 

@@ -9,6 +9,7 @@ ends (an answer, a provider error, a stream that breaks, a client that goes away
 saved: complete, or failed with the error and whatever text had arrived.
 """
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ from sessions_app.models import DEFAULT_SESSION_NAME, ChatSession, Message
 SNIPPET_CHARS = 300
 HISTORY_MESSAGES = 40  # read at most this many earlier messages; the token budget trims further
 DISCONNECTED = "The answer was interrupted: the client disconnected before it was complete."
+INTERNAL_ERROR = "The answer failed because of an internal error."
+
+log = logging.getLogger(__name__)
 
 
 class NothingToRetry(Exception):
@@ -79,6 +83,10 @@ def answer_stream(turn: Turn) -> Iterator[tuple[str, object]]:
         raise
     except ProviderError as exc:
         yield "error", _save_answer(turn, "".join(parts), model=stream.model, error=str(exc))
+        return
+    except Exception:  # a bug must not leave the stream hanging without an answer on record
+        log.exception("Streaming an answer failed in session %s", turn.session.pk)
+        yield "error", _save_answer(turn, "".join(parts), model=stream.model, error=INTERNAL_ERROR)
         return
     yield "done", _save_answer(turn, "".join(parts), model=stream.model, usage=stream.usage)
 

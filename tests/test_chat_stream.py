@@ -82,3 +82,20 @@ def test_validation_errors_are_json_even_when_asking_for_a_stream(api, user):
     response = api.post(f"/api/sessions/{session.id}/chat", {"message": " "}, format="json",
                         HTTP_ACCEPT="text/event-stream")
     assert response.status_code == 400 and response["Content-Type"] == "application/json"
+
+
+def test_an_unexpected_failure_mid_stream_ends_with_an_error_event_and_a_saved_answer(api, user, eiffel, monkeypatch):
+    from chat import llm
+
+    def broken_stream(self):
+        yield "Partial "
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(llm._WordStream, "__iter__", broken_stream)
+    session = make_session(user)
+    response = stream(api, session, {"message": "How tall is the Eiffel Tower?", "stream": True})
+    events = parse(b"".join(response.streaming_content))
+    assert [kind for kind, _ in events] == ["token", "error"]
+    assert "internal error" in events[-1][1]["detail"] and "a bug" not in events[-1][1]["detail"]
+    saved = session.messages.get(role=Message.Role.ASSISTANT)
+    assert saved.status == Message.Status.FAILED and saved.content == "Partial "

@@ -109,8 +109,9 @@ def extractive_answer(question: str, hits: Sequence) -> str:
     """The sentences of the passages that best answer `question`, each cited by its passage's number.
 
     A sentence scores the idf-weighted question words it contains (idf over the candidate sentences, so a
-    word every sentence has counts little), divided by a gentle length penalty; the passage's rank breaks
-    ties. Pure: no database, no model.
+    word every sentence has counts little), divided by a gentle length penalty and discounted a little by
+    its passage's rank. If no sentence holds any word of the question, the passages do not answer it.
+    Pure: no database, no model.
     """
     if not hits:
         return NOT_COVERED
@@ -124,10 +125,12 @@ def extractive_answer(question: str, hits: Sequence) -> str:
     def score(item: tuple[int, str, set]) -> float:
         n, _, words = item
         matched = sum(idf[w] for w in wanted & words if w in idf)
-        return matched / (1 + 0.02 * len(words)) - 0.001 * n
+        return matched / (1 + 0.02 * len(words)) / (1 + 0.1 * (n - 1))
 
     ranked = sorted(candidates, key=score, reverse=True)
-    best = [c for c in ranked[:MAX_SENTENCES] if score(c) > 0] or ranked[:1]
+    best = [c for c in ranked[:MAX_SENTENCES] if score(c) > 0]
+    if not best:
+        return NOT_COVERED
     lines = [f"- {_clip(sentence)} [{n}]" for n, sentence, _ in best]
     return OFFLINE_PREFIX + "\n\n" + "\n".join(lines)
 

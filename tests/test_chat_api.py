@@ -184,3 +184,19 @@ def test_config_tells_the_ui_which_backends_answer(api, settings):
     assert body["embedding_backend"] == "local" and body["embedding_model"] == "local-hash-v2"
     settings.CHAT_BACKEND, settings.OPENAI_CHAT_MODEL = "openai", "my-model"
     assert api.get("/api/config/").json()["chat_model"] == "my-model"
+
+
+def test_offline_answer_pure_function_picks_sentences_with_the_question_words():
+    from dataclasses import dataclass
+
+    from chat.llm import extractive_answer
+
+    @dataclass
+    class Passage:
+        text: str
+
+    hits = [Passage("Bread needs flour. The oven must be hot."), Passage("The Seine flows through Paris. It is long.")]
+    answer = extractive_answer("Which river flows through Paris?", hits)
+    assert answer.splitlines()[2] == "- The Seine flows through Paris. [2]"
+    assert extractive_answer("quantum chromodynamics", hits) == NOT_COVERED
+    assert extractive_answer("anything", []) == NOT_COVERED

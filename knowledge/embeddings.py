@@ -22,6 +22,9 @@ from ragchat import openai_client
 class Embedder(Protocol):
     model: str
     dims: int
+    # False for a bag of hashed words: two texts can only be close by sharing words, so a match without a
+    # shared word is a hash collision, and the index drops it (knowledge/index.py).
+    semantic: bool
 
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
@@ -47,6 +50,7 @@ class LocalEmbedder:
 
     dims = 1024
     model = "local-hash-v2"
+    semantic = False
 
     def _bucket(self, feature: str) -> tuple[int, float]:
         digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
@@ -69,6 +73,8 @@ class LocalEmbedder:
 
 
 class OpenAIEmbedder:
+    semantic = True
+
     def __init__(self, model: str):
         self.model = model
         self.dims = 0  # known after the first call

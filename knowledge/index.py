@@ -71,12 +71,17 @@ class ChunkIndex:
         """The k chunks that best match `query`, best first; with min_score, weaker matches are dropped."""
         if not query.strip():
             return []
-        vector = get_embedder().embed([query])[0]
-        return self.search_vector(vector, k, text=query, min_score=min_score)
+        embedder = get_embedder()
+        vector = embedder.embed([query])[0]
+        return self.search_vector(vector, k, text=query, min_score=min_score,
+                                  need_shared_word=not getattr(embedder, "semantic", True))
 
     def search_vector(self, vector: np.ndarray, k: int = 5, *, text: str | None = None,
-                      min_score: float | None = None) -> list[Hit]:
-        """Rank by `vector` (and, given `text`, by BM25 too, fused). Benchmarks pass a vector directly."""
+                      min_score: float | None = None, need_shared_word: bool = False) -> list[Hit]:
+        """Rank by `vector` (and, given `text`, by BM25 too, fused). Benchmarks pass a vector directly.
+
+        need_shared_word: drop chunks that share no word with `text` (see Embedder.semantic).
+        """
         with self._lock:
             self.sync()
             matrix, alive, chunk_ids, n, dead = self._matrix, self._alive, self._chunk_ids, self._n, self._dead
@@ -86,19 +91,23 @@ class ChunkIndex:
         cosine = matrix[:n] @ np.asarray(vector, dtype=np.float32)
         if dead:
             cosine[~alive[:n]] = -np.inf
+        # Filter before ranking, so that k eligible chunks come back when there are k.
+        ranked = cosine if min_score is None else np.where(cosine >= min_score, cosine, -np.inf)
         if lexical is None:
-            rows = _top(cosine, k)
+            rows = _top(ranked, k)
         else:
-            lexical[~alive[:n]] = 0
-            rows = self._fuse(cosine, lexical, k)
-        rows = [r for r in rows if np.isfinite(cosine[r]) and (min_score is None or cosine[r] >= min_score)]
+            lexical[~np.isfinite(ranked)] = 0
+            if need_shared_word:
+                ranked = np.where(lexical > 0, ranked, -np.inf)
+            rows = self._fuse(ranked, lexical, k)
+        rows = [r for r in rows if np.isfinite(ranked[r])]
         return _fetch_hits([int(chunk_ids[r]) for r in rows], [float(cosine[r]) for r in rows])
 
     @staticmethod
     def _fuse(cosine: np.ndarray, lexical: np.ndarray, k: int) -> list[int]:
         depth = max(50, 4 * k)
         fused: dict[int, float] = {}
-        for rank, row in enumerate(_top(cosine, depth)):
+        for rank, row in enumerate(r for r in _top(cosine, depth) if np.isfinite(cosine[r])):
             fused[row] = fused.get(row, 0.0) + VECTOR_WEIGHT / (RRF_K + rank + 1)
         for rank, row in enumerate(r for r in _top(lexical, depth) if lexical[r] > 0):
             fused[row] = fused.get(row, 0.0) + LEXICAL_WEIGHT / (RRF_K + rank + 1)

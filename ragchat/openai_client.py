@@ -98,8 +98,7 @@ class ChatStream:
         finished = started = False
         stream = None
         try:
-            stream = client().chat.completions.create(
-                model=self.model, messages=self.messages, stream=True, stream_options={"include_usage": True})
+            stream = self._open()
             for event in stream:
                 started = True
                 self.model = event.model or self.model
@@ -120,3 +119,13 @@ class ChatStream:
                 stream.close()  # also when our caller stops early: free the connection
         if not finished:
             raise ProviderError(BROKEN_STREAM)
+
+    def _open(self):
+        try:
+            return client().chat.completions.create(model=self.model, messages=self.messages, stream=True,
+                                                    stream_options={"include_usage": True})
+        except openai.BadRequestError as exc:
+            # Some OpenAI-compatible servers refuse the option: stream without usage rather than not at all.
+            if "stream_options" not in str(exc):
+                raise
+            return client().chat.completions.create(model=self.model, messages=self.messages, stream=True)

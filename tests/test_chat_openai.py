@@ -161,3 +161,20 @@ def test_embedding_service_failing_during_retrieval_is_502_and_keeps_the_questio
     question, failed = session.messages.all()
     assert question.content == "How tall is it?" and failed.status == Message.Status.FAILED
     assert provider.embedding_requests() and not provider.chat_requests()
+
+
+def test_server_that_refuses_stream_options_still_streams_without_usage(api, user, provider):
+    provider.reply = "330 metres [1]."
+    provider.fail(400, message="Unrecognized request argument supplied: stream_options")
+    stream = events(chat(api, make_session(user), {"message": "How tall?", "stream": True}))
+    assert stream[-1][0] == "done" and stream[-1][1]["assistant_message"]["content"] == "330 metres [1]."
+    assert stream[-1][1]["assistant_message"]["usage"] == {}
+    first, second = provider.chat_requests()
+    assert "stream_options" in first and "stream_options" not in second
+
+
+def test_other_bad_request_is_502_without_a_second_try(api, user, provider):
+    provider.fail(400, message="context length exceeded")
+    stream = events(chat(api, make_session(user), {"message": "How tall?", "stream": True}))
+    assert stream == [("error", stream[0][1])] and "(400)" in stream[0][1]["detail"]
+    assert len(provider.chat_requests()) == 1

@@ -99,7 +99,8 @@ def main() -> None:
     first_chunk = {}
     for cid, doc in zip(chunk_ids, chunk_docs, strict=True):
         first_chunk.setdefault(doc, cid)
-    answering = [float(embedder.embed([q.text])[0] @ vectors[first_chunk[doc_of[q.passage_key]]]) for q in questions]
+    answering = [float(hybrid.query_vector(q.text) @ vectors[first_chunk[doc_of[q.passage_key]]])
+                 for q in questions]
     best = [hybrid.search(q, 1) for q in OFF_TOPIC]
     off_topic = [hits[0].score if hits else -1.0 for hits in best]  # -1: nothing shares a word with it
     print(f"\nOff-topic questions that share no word with any passage (no hit at all): "
@@ -110,7 +111,7 @@ def main() -> None:
           + ", ".join(f"p{p}={np.percentile([s for s in off_topic if s >= 0] or [0], p):.3f}"
                       for p in (50, 75, 90, 100)))
     print(f"\n{'RAG_MIN_SCORE':>13} {'answering passages kept':>24} {'off-topic questions answered':>29}")
-    for threshold in (0.0, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2):
+    for threshold in (0.0, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12, 0.15, 0.2):
         kept = np.mean(np.array(answering) >= threshold)
         answered = np.mean(np.array(off_topic) >= threshold)
         print(f"{threshold:13.2f} {kept:24.3f} {answered:29.3f}")

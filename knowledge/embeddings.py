@@ -60,16 +60,33 @@ class LocalEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         for row, text in enumerate(texts):
-            tokens = terms(text)
-            counts: dict[str, float] = {}
-            for feature in tokens:
-                counts[feature] = counts.get(feature, 0) + 1
-            for a, b in zip(tokens, tokens[1:], strict=False):
-                counts[f"{a} {b}"] = counts.get(f"{a} {b}", 0) + 0.5
-            for feature, count in counts.items():
-                index, sign = self._bucket(feature)
-                out[row, index] += sign * (1.0 + np.log(count)) if count >= 1 else sign * count
+            self._add(out[row], text)
         return normalise(out)
+
+    def embed_query(self, text: str, weights: dict[str, float]) -> np.ndarray:
+        """A query vector whose words count `weights[word]` times (the index passes BM25's idf).
+
+        Hashing cannot know which words are rare; the index can. Weighting the query side only keeps
+        stored vectors independent of the corpus (deterministic, never re-embedded as documents come
+        and go) while rare words of a question still count more than common ones. Unlisted words weigh 1.
+        """
+        out = np.zeros(self.dims, dtype=np.float32)
+        self._add(out, text, weights)
+        return normalise(out[None])[0]
+
+    def _add(self, out: np.ndarray, text: str, weights: dict[str, float] | None = None) -> None:
+        tokens = terms(text)
+        counts: dict[str, float] = {}
+        for feature in tokens:
+            counts[feature] = counts.get(feature, 0) + 1
+        for a, b in zip(tokens, tokens[1:], strict=False):
+            counts[f"{a} {b}"] = counts.get(f"{a} {b}", 0) + 0.5
+        for feature, count in counts.items():
+            index, sign = self._bucket(feature)
+            value = (1.0 + np.log(count)) if count >= 1 else count
+            if weights:
+                value *= min(weights.get(word, 1.0) for word in feature.split(" "))
+            out[index] += sign * value
 
 
 class OpenAIEmbedder:

@@ -24,7 +24,7 @@ from django.db import connection
 from django.db.models import Count, Max, Sum
 
 from knowledge.embeddings import get_embedder
-from knowledge.lexical import BM25Rows
+from knowledge.lexical import BM25Rows, terms
 from knowledge.models import Chunk, Document
 
 # Reciprocal rank fusion (Cormack et al. 2009): score = sum of weight / (RRF_K + rank). Tuned on
@@ -71,10 +71,19 @@ class ChunkIndex:
         """The k chunks that best match `query`, best first; with min_score, weaker matches are dropped."""
         if not query.strip():
             return []
+        return self.search_vector(self.query_vector(query), k, text=query, min_score=min_score,
+                                  need_shared_word=not getattr(get_embedder(), "semantic", True))
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The vector `search` ranks by: the embedder's, with words weighted by idf where it can."""
         embedder = get_embedder()
-        vector = embedder.embed([query])[0]
-        return self.search_vector(vector, k, text=query, min_score=min_score,
-                                  need_shared_word=not getattr(embedder, "semantic", True))
+        if self._lexical is None or not hasattr(embedder, "embed_query"):
+            return embedder.embed([query])[0]
+        # Hashed vectors cannot tell rare words from common ones; the BM25 statistics can.
+        with self._lock:
+            self.sync()
+            weights = {term: self._lexical.idf(term) for term in terms(query)}
+        return embedder.embed_query(query, weights)
 
     def search_vector(self, vector: np.ndarray, k: int = 5, *, text: str | None = None,
                       min_score: float | None = None, need_shared_word: bool = False) -> list[Hit]:

@@ -119,8 +119,7 @@ class BM25Rows:
             col = self.vocabulary.get(term)
             if col is None or self._df[col] <= 0:
                 continue
-            df = float(self._df[col])
-            idf = math.log(1 + (self._live_count - df + 0.5) / (df + 0.5))
+            idf = self.idf(term)
             for matrix in (self._main, self._tail):
                 if matrix is None or col >= matrix.shape[1]:
                     continue
@@ -130,6 +129,12 @@ class BM25Rows:
                 rows, tf = rows[keep], tf[keep]
                 out[rows] += idf * tf * (self.k1 + 1) / (tf + norm[rows])
         return out
+
+    def idf(self, term: str) -> float:
+        """How rare a (stemmed) term is among the live rows; a term no row holds is as rare as it gets."""
+        col = self.vocabulary.get(term)
+        df = float(max(self._df[col], 0)) if col is not None else 0.0
+        return math.log(1 + (self._live_count - df + 0.5) / (df + 0.5))
 
     def live(self, row: int) -> bool:
         return row in self._row_terms

@@ -33,3 +33,12 @@ def test_terms_drop_stop_words_and_stem():
 
 def test_model_name_records_the_vector_scheme():
     assert LocalEmbedder.model == "local-hash-v2"
+
+
+def test_query_weights_make_rare_words_count_more():
+    embedder = LocalEmbedder()
+    plain = embedder.embed(["python zyzzyva"])[0]
+    assert np.allclose(embedder.embed_query("python zyzzyva", {}), plain)
+    passage = embedder.embed(["zyzzyva"])[0]
+    weighted = embedder.embed_query("python zyzzyva", {"python": 0.1, "zyzzyva": 5.0})
+    assert float(weighted @ passage) > float(plain @ passage) > 0

@@ -1,7 +1,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from sessions_app.serializers import StrictCharField
+from sessions_app.serializers import MessageSerializer, StrictCharField
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -49,3 +49,14 @@ class ConfigSerializer(serializers.Serializer):
     chat_model = serializers.CharField()
     embedding_backend = serializers.CharField()
     embedding_model = serializers.CharField()
+
+
+class ChatReplySerializer(serializers.Serializer):
+    """201: the question and its answer; 502 adds `detail` (the assistant message is then `failed`)."""
+
+    user_message = MessageSerializer()
+    assistant_message = MessageSerializer()
+
+
+class ChatFailureSerializer(ChatReplySerializer):
+    detail = serializers.CharField()

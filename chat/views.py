@@ -20,7 +20,14 @@ from rest_framework.views import APIView
 
 from chat import services
 from chat.llm import get_backend
-from chat.serializers import ChatTurnSerializer, ConfigSerializer, SearchHitSerializer, SearchQuerySerializer
+from chat.serializers import (
+    ChatFailureSerializer,
+    ChatReplySerializer,
+    ChatTurnSerializer,
+    ConfigSerializer,
+    SearchHitSerializer,
+    SearchQuerySerializer,
+)
 from knowledge import index
 from knowledge.embeddings import get_embedder
 from sessions_app.models import ChatSession
@@ -34,7 +41,10 @@ class ChatView(APIView):
         # Errors are JSON even when the client asked for text/event-stream; the stream itself is SSE.
         return JSONRenderer(), JSONRenderer.media_type
 
-    @extend_schema(request=ChatTurnSerializer, responses={201: dict, 502: dict})
+    @extend_schema(request=ChatTurnSerializer, responses={201: ChatReplySerializer, 502: ChatFailureSerializer},
+                   description="With `stream: true` or `Accept: text/event-stream` the answer is server-sent "
+                               "events: `token` {delta} ..., then `done` {user_message, assistant_message} "
+                               "or `error` {detail, user_message, assistant_message}.")
     def post(self, request, pk):
         session = get_object_or_404(ChatSession, pk=pk, owner=request.user)
         serializer = ChatTurnSerializer(data=request.data)

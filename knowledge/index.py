@@ -9,7 +9,9 @@ send no signal: it bumps Document.updated_at whenever a document's chunks or sta
 
 A query is one matrix-vector product and a partial sort (np.argpartition), fused by reciprocal rank with a
 BM25 ranking over the same rows (knowledge/lexical.py): hashed vectors alone miss that rare words matter
-more than common ones, and exact terms (names, error codes) matter in a knowledge base.
+more than common ones, and exact terms (names, error codes) matter in a knowledge base. With the local
+(hashed, non-semantic) embedder the query vector's words are weighted by idf too, and a chunk must share a
+word with the query. Hit.score is the cosine of query and chunk; RAG_MIN_SCORE applies to it.
 
 Rows are kept in a preallocated matrix: new rows are appended in place, removed rows are masked and zeroed,
 and the matrix is compacted once a quarter of it is dead, so that seeing one new document costs the rows
@@ -28,11 +30,11 @@ from knowledge.lexical import BM25Rows, terms
 from knowledge.models import Chunk, Document
 
 # Reciprocal rank fusion (Cormack et al. 2009): score = sum of weight / (RRF_K + rank). Tuned on
-# bench/retrieval_quality.py: the hashed vectors carry less than BM25 (no idf), so they get half the weight,
-# and a small K lets a clear first place in either ranking count.
+# bench/retrieval_quality.py: the hashed vectors carry less than BM25, so they get half the weight, and a
+# small K lets a clear first place in either ranking count.
 RRF_K = 10
 VECTOR_WEIGHT, LEXICAL_WEIGHT = 0.5, 1.0
-_ID_BATCH = 500
+SCAN_OVER_DOCUMENTS = 500  # more new documents than this (a cold start): scan the chunk table once
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ class ChunkIndex:
         for doc_id in stale:
             self._drop(doc_id)
         fresh = [d for d in ready if d not in self._docs]
-        if len(fresh) > _ID_BATCH:  # a cold start, mostly: one scan of all ready documents' chunks
+        if len(fresh) > SCAN_OVER_DOCUMENTS:
             self._load(fresh, ready, all_ready=True)
         elif fresh:
             self._load(fresh, ready)

@@ -11,6 +11,7 @@ full build. numpy + scipy only.
 
 import math
 import re
+from functools import lru_cache
 
 import numpy as np
 from scipy import sparse
@@ -36,6 +37,7 @@ _SUFFIXES = [
 ]
 
 
+@lru_cache(maxsize=200_000)  # words are Zipf-distributed: most lookups are repeats
 def stem(word: str) -> str:
     if len(word) <= 4 or word.endswith("ss"):
         return word

@@ -84,7 +84,11 @@ class ChunkIndex:
         # Hashed vectors cannot tell rare words from common ones; the BM25 statistics can.
         with self._lock:
             self.sync()
-            weights = {term: self._lexical.idf(term) for term in terms(query)}
+            weights = {term: self._lexical.idf(term) for term in terms(query) if self._lexical.holds(term)}
+        # A word no chunk holds counts like the query's rarest known word: as the rarest known word
+        # on a big knowledge base, and neutral on a tiny one, where idf says little.
+        unknown = max(weights.values(), default=1.0)
+        weights.update({term: unknown for term in terms(query) if term not in weights})
         return embedder.embed_query(query, weights)
 
     def search_vector(self, vector: np.ndarray, k: int = 5, *, text: str | None = None,

@@ -138,6 +138,11 @@ class BM25Rows:
         df = float(max(self._df[col], 0)) if col is not None else 0.0
         return math.log(1 + (self._live_count - df + 0.5) / (df + 0.5))
 
+    def holds(self, term: str) -> bool:
+        """Whether any live row has this (stemmed) term."""
+        col = self.vocabulary.get(term)
+        return col is not None and self._df[col] > 0
+
     def live(self, row: int) -> bool:
         return row in self._row_terms
 

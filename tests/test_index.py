@@ -215,3 +215,10 @@ def test_with_the_local_embedder_a_query_sharing_no_word_finds_nothing(db, fresh
     make_document(BAKING, title="Baking")
     assert fresh_index.search("airspeed of an unladen swallow", k=5) == []
     assert titles(fresh_index.search("swallow some lava", k=5)) == ["Volcano"]
+
+
+def test_a_tiny_knowledge_base_answers_questions_with_words_it_does_not_hold(db, fresh_index, settings):
+    make_document("Employee handbook\n\nEvery employee has twenty-five days of paid leave per year. "
+                  "Leave requests go to your manager at least two weeks ahead.", title="Handbook")
+    hits = fresh_index.search("How much leave do I get?", min_score=settings.RAG_MIN_SCORE)
+    assert titles(hits) == ["Handbook"]

@@ -102,7 +102,9 @@ MAX_SENTENCE_CHARS = 400
 
 
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and len(s.strip()) > 1]
+    """Sentences worth quoting: headings ("# Setup", a bare title line) and fragments under 4 words are not."""
+    parts = (s.strip() for s in _SENTENCE_END.split(text) if s)
+    return [s for s in parts if len(s.split()) >= 4 and not s.startswith("#")]
 
 
 def extractive_answer(question: str, hits: Sequence) -> str:

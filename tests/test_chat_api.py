@@ -200,3 +200,17 @@ def test_offline_answer_pure_function_picks_sentences_with_the_question_words():
     assert answer.splitlines()[2] == "- The Seine flows through Paris. [2]"
     assert extractive_answer("quantum chromodynamics", hits) == NOT_COVERED
     assert extractive_answer("anything", []) == NOT_COVERED
+
+
+def test_offline_answer_does_not_quote_headings():
+    from dataclasses import dataclass
+
+    from chat.llm import extractive_answer
+
+    @dataclass
+    class Passage:
+        text: str
+
+    answer = extractive_answer("espresso grind size", [Passage(
+        "Espresso brewing notes\n\n# Espresso grind\n\nGrind size is the main espresso adjustment.")])
+    assert answer.splitlines()[2:] == ["- Grind size is the main espresso adjustment. [1]"]

@@ -151,8 +151,7 @@ def extractive_answer(question: str, hits: Sequence) -> str:
             break
         followers.append(c)
     runners_up = [c for c in ranked[1:] if score(c) >= KEEP_SHARE * score(top) and c not in followers]
-    picked = sorted(followers + runners_up, key=score, reverse=True)[: MAX_SENTENCES - 1]
-    chosen = [top, *(c for c in followers + runners_up if c in picked)]  # followers in the document's order
+    chosen = [top, *sorted(followers + runners_up, key=score, reverse=True)[: MAX_SENTENCES - 1]]
     return OFFLINE_PREFIX + "\n\n" + "\n".join(f"- {c.quote.text} [{c.n}]" for c in chosen)
 
 

@@ -152,10 +152,19 @@ def test_the_sentences_that_carry_on_the_best_one_follow_it():
     notes = ("Grind size is the main espresso adjustment. If the shot runs fast and tastes sour, grind finer. "
              "If it runs slow and tastes bitter, grind coarser. Clean the machine daily.\n\n"
              "Grind the beans just before brewing, never the evening before.")
-    assert quoted("What grind size for espresso?", notes) == [
-        "- Grind size is the main espresso adjustment. [1]",
-        "- If the shot runs fast and tastes sour, grind finer. [1]",
-        "- If it runs slow and tastes bitter, grind coarser. [1]"]
+    lines = quoted("What grind size for espresso?", notes)
+    assert lines[0] == "- Grind size is the main espresso adjustment. [1]"
+    assert sorted(lines[1:]) == ["- If it runs slow and tastes bitter, grind coarser. [1]",
+                                 "- If the shot runs fast and tastes sour, grind finer. [1]"]
+
+
+def test_a_better_runner_up_comes_before_a_weaker_sentence_that_follows_the_best():
+    guide = ("Uploading the same file twice is refused as a duplicate. You can delete the files you uploaded.\n\n"
+             "Supported formats are plain text, Markdown, PDF and Word.")
+    assert quoted("Which file formats can I upload?", guide) == [
+        "- Uploading the same file twice is refused as a duplicate. [1]",
+        "- Supported formats are plain text, Markdown, PDF and Word. [1]",
+        "- You can delete the files you uploaded. [1]"]
 
 
 def test_a_sentence_may_start_with_a_lower_case_name_but_not_after_an_abbreviation():

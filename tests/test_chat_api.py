@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from chat.llm import NOT_COVERED, OFFLINE_PREFIX
+from chat.offline import NOT_COVERED, OFFLINE_PREFIX
 from sessions_app.models import ChatSession, Message
 from tests.factories import PASSWORD, make_document, make_message, make_session
 
@@ -189,7 +189,7 @@ def test_config_tells_the_ui_which_backends_answer(api, settings):
 def test_offline_answer_pure_function_picks_sentences_with_the_question_words():
     from dataclasses import dataclass
 
-    from chat.llm import extractive_answer
+    from chat.offline import extractive_answer
 
     @dataclass
     class Passage:
@@ -205,7 +205,7 @@ def test_offline_answer_pure_function_picks_sentences_with_the_question_words():
 def test_offline_answer_does_not_quote_headings():
     from dataclasses import dataclass
 
-    from chat.llm import extractive_answer
+    from chat.offline import extractive_answer
 
     @dataclass
     class Passage:

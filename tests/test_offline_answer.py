@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from chat.llm import MAX_SENTENCE_CHARS, NOT_COVERED, OFFLINE_PREFIX, extractive_answer, quotable_sentences
+from chat.offline import MAX_SENTENCE_CHARS, NOT_COVERED, OFFLINE_PREFIX, extractive_answer, quotable_sentences
 from knowledge.extraction import extract
 from tests.factories import make_document, make_session
 

@@ -4,13 +4,16 @@
     .venv/bin/python bench/retrieval.py --database-url URL   # one database (it is emptied and filled)
 
 Fills its own database (a temporary SQLite file; `ragchat_bench` on MariaDB) with 1,000 ready documents of
-100 chunks each, random normalised float32 vectors bulk-inserted as the project stores them, then prints:
+100 chunks each, random normalised float32 vectors bulk-inserted as the project stores them, and chunk texts
+of 150-300 words drawn Zipf-wise from a 20,000-word vocabulary (English stop words at the top ranks, as in
+real text), with their term counts packed as ingest packs them. Then it prints:
 - query p50/p95 for k=5 through the project's index (ChunkIndex.search_vector: sync check, one
   matrix-vector product, partial sort, fetch of the 5 rows), next to the floor: bare numpy `M @ q`;
 - the naive method: decode every stored JSON vector and compute cosines per query (sampled, extrapolated);
-- cold load of the index from the database (vectors only, and with the BM25 side);
+- cold load of the index from the database: vectors only; with the BM25 side built from the stored term
+  counts; and with it built by re-tokenising every text (what a chunk without stored terms costs);
 - time for the next query to see one newly ingested document, and one deleted;
-- peak memory (ru_maxrss).
+- bytes stored per chunk, and peak memory (ru_maxrss).
 """
 
 import argparse
@@ -35,8 +38,7 @@ DOCS, CHUNKS_PER_DOC, DIMS, K = 1_000, 100, 1_536, 5
 QUERIES = 200
 MODEL = "bench-random-1536"
 MARIADB_URL = "mysql://root@127.0.0.1:3306/ragchat_bench"
-WORDS = ("alpha beta gamma delta index vector search query chunk document answer model token python "
-         "database matrix cosine rank fusion speed memory latency cache stream").split()
+VOCABULARY, WORDS_PER_CHUNK = 20_000, (150, 300)
 
 
 def main() -> None:
@@ -66,11 +68,14 @@ def run(url: str) -> None:
         _create_mariadb_database(url)
     django.setup()
     logging.disable(logging.INFO)
+    from unittest import mock
+
     from django.core.management import call_command
     from django.db import connection
 
     from knowledge.index import ChunkIndex
-    from knowledge.models import Document
+    from knowledge.lexical import terms
+    from knowledge.models import Chunk, Document
 
     call_command("migrate", verbosity=0)
     print(f"\n=== {connection.vendor}: {DOCS:,} documents x {CHUNKS_PER_DOC} chunks = {DOCS * CHUNKS_PER_DOC:,} "
@@ -84,6 +89,19 @@ def run(url: str) -> None:
         with connection.cursor() as cursor:  # as SQLite does by itself in time: fold the WAL into the file
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     print(f"bulk insert: {time.perf_counter() - started:.1f} s")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT AVG(LENGTH(text)), AVG(LENGTH(terms)), AVG(LENGTH(embedding)) "
+                       f"FROM {Chunk._meta.db_table}")
+        text_bytes, terms_bytes, vector_bytes = (float(v) for v in cursor.fetchone())
+        on_disk = ""
+        if connection.vendor == "mysql":
+            # InnoDB keeps a row in its page only up to ~8 KB; past that the longest column (the embedding)
+            # moves to a page of its own, and a scan of the vectors reads twice the bytes.
+            cursor.execute("SELECT data_length FROM information_schema.tables WHERE table_schema = DATABASE() "
+                           "AND table_name = %s", [Chunk._meta.db_table])
+            on_disk = f"; table on disk {int(cursor.fetchone()[0]) / (DOCS * CHUNKS_PER_DOC):.0f} per chunk"
+    print(f"bytes per chunk: text {text_bytes:.0f}, terms {terms_bytes:.0f} "
+          f"({(terms_bytes - 10) / 10:.0f} distinct terms), embedding {vector_bytes:.0f}{on_disk}")
 
     loads = []
     for _ in range(3):  # the machine is shared: the median of three cold loads
@@ -93,13 +111,22 @@ def run(url: str) -> None:
         loads.append(time.perf_counter() - started)
     print(f"cold load, vectors only:        {statistics.median(loads):6.2f} s  (median of 3: "
           f"{', '.join(f'{t:.2f}' for t in loads)}; {index.size:,} rows)")
+    query_words = _query_words(rng)
+    started = time.perf_counter()
+    with mock.patch("knowledge.index.is_current_terms", return_value=False):  # as if no chunk had stored terms
+        ChunkIndex(model=MODEL).search_vector(_unit(rng), K, text=query_words())
+    retokenised = time.perf_counter() - started
     started = time.perf_counter()
     hybrid = ChunkIndex(model=MODEL)
-    hybrid.search_vector(_unit(rng), K, text="vector search")
-    print(f"cold load, vectors + BM25:      {time.perf_counter() - started:6.2f} s")
+    hybrid.search_vector(_unit(rng), K, text=query_words())
+    stored = time.perf_counter() - started
+    print(f"cold load, vectors + BM25 from stored terms:        {stored:6.2f} s")
+    print(f"cold load, vectors + BM25 by re-tokenising text:    {retokenised:6.2f} s  "
+          f"({retokenised / stored:.1f}x; the BM25 side alone: {stored - statistics.median(loads):.2f} s "
+          f"vs {retokenised - statistics.median(loads):.2f} s)")
 
     queries = [_unit(rng) for _ in range(QUERIES)]
-    texts = iter([" ".join(rng.choice(WORDS, 3)) for _ in range(2 * QUERIES)])
+    texts = iter([query_words() for _ in range(2 * QUERIES)])
     matrix = index._matrix[:index._n]
     ours, floor, fused = _timings([lambda q: index.search_vector(q, K), lambda q: matrix @ q,
                                    lambda q: hybrid.search_vector(q, K, text=next(texts))], queries)
@@ -121,6 +148,13 @@ def run(url: str) -> None:
     typical = statistics.median(ours)
     print(f"next query sees 1 new document ({CHUNKS_PER_DOC} chunks): {seen * 1000:6.1f} ms, "
           f"{(seen - typical) * 1000:+.1f} ms over a typical query (its insert took {insert_time * 1000:.0f} ms)")
+    started = time.perf_counter()
+    new_words = " ".join(terms(Document.objects.get(id=new).chunks.first().text)[:3])
+    hits = hybrid.search_vector(new_vector, K, text=new_words)
+    seen_hybrid = time.perf_counter() - started
+    assert new in {h.document_id for h in hits}, "the new document was not found by the hybrid index"
+    print(f"  the same, hybrid (+BM25):     {seen_hybrid * 1000:6.1f} ms, "
+          f"{(seen_hybrid - statistics.median(fused)) * 1000:+.1f} ms over a typical hybrid query")
     Document.objects.filter(id=new).delete()
     started = time.perf_counter()
     hits = index.search_vector(new_vector, K)
@@ -145,15 +179,56 @@ def _insert_rows(connection, rng, title, Document, Chunk) -> int:
     document = Document.objects.create(title=title, filename=f"{title}.txt", content_type="text/plain",
                                        sha256=hashlib.sha256(title.encode()).hexdigest(), status=Document.Status.READY,
                                        chunk_count=CHUNKS_PER_DOC)
+    from knowledge.lexical import pack_terms
+
     vectors = rng.standard_normal((CHUNKS_PER_DOC, DIMS), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    rows = [(document.id, position, " ".join(rng.choice(WORDS, 12)), 0, 0, None, 12,
-             Chunk.pack(vectors[position]), MODEL, DIMS) for position in range(CHUNKS_PER_DOC)]
+    texts = _texts(rng, CHUNKS_PER_DOC)
+    rows = [(document.id, position, text, 0, 0, None, len(text.split()), Chunk.pack(vectors[position]), MODEL,
+             DIMS, pack_terms(text)) for position, text in enumerate(texts)]
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {Chunk._meta.db_table} (document_id, position, text, start_char, end_char, page, "
-            "token_count, embedding, embedding_model, dims) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+            "token_count, embedding, embedding_model, dims, terms) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
     return document.id
+
+
+def _vocabulary() -> tuple[np.ndarray, np.ndarray]:
+    """(words, Zipf probabilities): English stop words at the top ranks, then made-up words of 1-4 syllables,
+    some with an inflection (so the stemmer has work), 20,000 in all. The same every run."""
+    from knowledge.lexical import STOP_WORDS
+
+    rng = np.random.default_rng(1)
+    words = sorted(STOP_WORDS, key=lambda w: (len(w), w))
+    syllables = [c + v for c in "bcdfghklmnprstvwz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
+    endings = ["", "", "", "", "s", "ing", "ed", "ly", "ation", "ness", "ment"]
+    seen = set(words)
+    while len(words) < VOCABULARY:
+        word = "".join(rng.choice(syllables, rng.integers(1, 5))) + str(rng.choice(endings))
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
+    weights = 1.0 / np.arange(1, VOCABULARY + 1)
+    return np.array(words), weights / weights.sum()
+
+
+_WORDS, _ZIPF = _vocabulary()
+
+
+def _texts(rng, n: int) -> list[str]:
+    lengths = rng.integers(WORDS_PER_CHUNK[0], WORDS_PER_CHUNK[1] + 1, n)
+    drawn = _WORDS[rng.choice(VOCABULARY, int(lengths.sum()), p=_ZIPF)]
+    return [" ".join(part) for part in np.split(drawn, np.cumsum(lengths)[:-1])]
+
+
+def _query_words(rng):
+    """Three-word queries of content words (past the stop words), Zipf-distributed like the texts."""
+    from knowledge.lexical import STOP_WORDS
+
+    content = np.arange(len(STOP_WORDS), VOCABULARY)
+    p = _ZIPF[content] / _ZIPF[content].sum()
+    return lambda: " ".join(_WORDS[rng.choice(content, 3, p=p)])
 
 
 def _naive(connection, query: np.ndarray, sample: int = 2_000) -> float:

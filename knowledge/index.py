@@ -26,7 +26,7 @@ from django.db import connection
 from django.db.models import Count, Max, Sum
 
 from knowledge.embeddings import get_embedder
-from knowledge.lexical import BM25Rows, terms
+from knowledge.lexical import BM25Rows, is_current_terms, pack_terms, terms, unpack_many
 from knowledge.models import Chunk, Document
 
 # Reciprocal rank fusion (Cormack et al. 2009): score = sum of weight / (RRF_K + rank). Tuned on
@@ -155,10 +155,14 @@ class ChunkIndex:
         self._fingerprint = fingerprint
 
     def _load(self, doc_ids: list[int], updated: dict[int, object], *, all_ready: bool = False) -> None:
-        """Append the rows of these documents' chunks, streamed with a raw cursor (no model instances)."""
+        """Append the rows of these documents' chunks, streamed with a raw cursor (no model instances).
+
+        The BM25 side reads each chunk's packed term counts (Chunk.terms), never its text, except for a
+        chunk whose terms are missing or of an older format: its text is tokenised here instead.
+        """
         table = Chunk._meta.db_table
-        text_column = ", text" if self._lexical is not None else ""
-        select = f"SELECT id, document_id, embedding, dims, embedding_model{text_column} FROM {table}"
+        terms_column = ", terms" if self._lexical is not None else ""
+        select = f"SELECT id, document_id, embedding, dims, embedding_model{terms_column} FROM {table}"
         if all_ready:
             # A plain table scan, filtered here: on MariaDB it is several times faster than letting the server
             # join or use the embedding_model index (random reads of the blobs).
@@ -173,6 +177,7 @@ class ChunkIndex:
         wanted = set(doc_ids)
         start = self._n
         doc_columns = []
+        lexical = _LexicalRows()
         for batch in _row_batches(sql, params):
             batch = [r for r in batch if r[4] == self._model and r[1] in wanted]
             if batch and not self._dims:
@@ -182,8 +187,9 @@ class ChunkIndex:
             self._append(batch, reserve=expected)
             doc_columns.append(np.fromiter((r[1] for r in batch), dtype=np.int64, count=len(batch)))
             if self._lexical is not None:
-                for offset, row in enumerate(batch):
-                    self._lexical.add(first + offset, row[5])
+                lexical.take(first, batch)
+        if self._lexical is not None:
+            self._lexical.add(*lexical.rows())
         doc_column = np.concatenate(doc_columns) if doc_columns else np.zeros(0, np.int64)
         order = np.argsort(doc_column, kind="stable")
         sorted_docs = doc_column[order]
@@ -244,6 +250,39 @@ class ChunkIndex:
     def size(self) -> int:
         """Live rows held (chunks searchable now)."""
         return self._n - self._dead
+
+
+class _LexicalRows:
+    """The packed term counts of the rows being loaded, decoded batch by batch (see `ChunkIndex._load`)."""
+
+    def __init__(self):
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._missing: dict[int, int] = {}  # chunk id -> row, for chunks without current terms
+
+    def take(self, first_row: int, batch: list[tuple]) -> None:
+        rows, blobs = [], []
+        for offset, row in enumerate(batch):
+            if is_current_terms(row[5]):
+                rows.append(first_row + offset)
+                blobs.append(row[5])
+            else:  # written before Chunk.terms existed, or by an older tokeniser
+                self._missing[row[0]] = first_row + offset
+        self._decode(rows, blobs)
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, terms per row, term hashes, counts) of everything taken: BM25Rows.add's arguments."""
+        ids = list(self._missing)
+        for start in range(0, len(ids), 500):
+            texts = Chunk.objects.filter(id__in=ids[start:start + 500]).values_list("id", "text")
+            found = [(self._missing[cid], pack_terms(text)) for cid, text in texts]
+            self._decode([row for row, _ in found], [blob for _, blob in found])
+        if not self._parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.uint16)
+        return tuple(np.concatenate(column) for column in zip(*self._parts, strict=True))
+
+    def _decode(self, rows: list[int], blobs: list[bytes]) -> None:
+        if rows:
+            self._parts.append((np.asarray(rows, dtype=np.int64), *unpack_many(blobs)))
 
 
 def _row_batches(sql: str, params: list, size: int = 2000):

@@ -51,6 +51,9 @@ class Chunk(models.Model):
     embedding = models.BinaryField()
     embedding_model = models.CharField(max_length=200, db_index=True)
     dims = models.PositiveIntegerField()
+    # The text's term counts, packed at ingest (knowledge.lexical.pack_terms): a cold process builds its BM25
+    # index from these without re-tokenising every text. Empty: not computed yet (the index falls back to text).
+    terms = models.BinaryField(default=b"", blank=True)
 
     class Meta:
         ordering = ["document_id", "position"]

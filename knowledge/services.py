@@ -25,6 +25,7 @@ from knowledge.extraction import (
     display_filename,
     extract,
 )
+from knowledge.lexical import pack_terms
 from knowledge.models import Chunk, Document
 from ragchat.openai_client import ProviderError
 
@@ -158,7 +159,7 @@ def _store_chunks(document: Document, chunks: list[TextChunk], vectors: np.ndarr
         [
             Chunk(document=document, position=c.position, text=c.text, start_char=c.start_char,
                   end_char=c.end_char, page=c.page, token_count=c.token_count, embedding=Chunk.pack(vector),
-                  embedding_model=model, dims=vector.shape[0])
+                  embedding_model=model, dims=vector.shape[0], terms=pack_terms(c.text))
             for c, vector in zip(chunks, vectors, strict=True)
         ],
         batch_size=500,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from knowledge import services
+from knowledge.lexical import pack_terms
 from knowledge.models import Chunk, Document
 from tests.factories import make_document
 from tests.files import make_docx, make_encrypted_pdf, make_pdf, make_png, make_zip_bomb_docx
@@ -69,6 +70,7 @@ def test_upload_each_format_returns_201_ready_with_chunks(api, user, filename, d
     document = Document.objects.get(pk=body["id"])
     assert phrase in document.text and document.uploaded_by == user
     assert document.chunks.count() == body["chunk_count"]
+    assert all(bytes(c.terms) == pack_terms(c.text) for c in document.chunks.all())  # BM25 loads these
     assert "hidden" not in document.text
 
 

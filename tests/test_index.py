@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection
 
 from knowledge.embeddings import get_embedder
+from knowledge.lexical import BM25Rows, pack_terms, unpack_many
 from knowledge.models import Chunk, Document
 from knowledge.services import document_delete
 from tests.factories import make_document
@@ -82,6 +83,7 @@ def test_reembedded_document_replaces_its_rows(db, fresh_index):
     chunk = document.chunks.get()
     chunk.text = "Glaciers carve valleys out of granite."
     chunk.embedding = Chunk.pack(get_embedder().embed([chunk.text])[0])
+    chunk.terms = pack_terms(chunk.text)
     chunk.save()
     document.save()
     assert fresh_index.size == 1
@@ -152,12 +154,11 @@ def test_empty_index_answers_nothing(db, fresh_index):
 
 
 def test_bm25_rows_score_the_same_before_and_after_a_rebuild():
-    from knowledge.lexical import BM25Rows
-
     texts = ["magma rises in volcanoes", "bread needs yeast", "volcanoes erupt lava and magma", "yeast and flour"]
     bm25 = BM25Rows()
-    for row, text in enumerate(texts):
-        bm25.add(row, text)
+    bm25.add([0], *unpack_many([pack_terms(texts[0])]))  # a first small batch: kept as the tail
+    for row, text in enumerate(texts[1:], start=1):
+        bm25.add([row], *unpack_many([pack_terms(text)]))
     tail_only = bm25.scores("magma volcano", 4)
     bm25.rebuild()
     assert np.allclose(bm25.scores("magma volcano", 4), tail_only)
@@ -166,11 +167,9 @@ def test_bm25_rows_score_the_same_before_and_after_a_rebuild():
 
 
 def test_bm25_removed_rows_stop_counting_and_renumbering_keeps_scores():
-    from knowledge.lexical import BM25Rows
-
     bm25 = BM25Rows()
-    for row, text in enumerate(["rare word zyzzyva", "common word", "common word again", "zyzzyva common"]):
-        bm25.add(row, text)
+    texts = ["rare word zyzzyva", "common word", "common word again", "zyzzyva common"]
+    bm25.add(range(4), *unpack_many([pack_terms(text) for text in texts]))
     before = bm25.scores("zyzzyva", 4)[3]
     bm25.remove(0)
     after = bm25.scores("zyzzyva", 4)
@@ -222,3 +221,37 @@ def test_a_tiny_knowledge_base_answers_questions_with_words_it_does_not_hold(db,
                   "Leave requests go to your manager at least two weeks ahead.", title="Handbook")
     hits = fresh_index.search("How much leave do I get?", min_score=settings.RAG_MIN_SCORE)
     assert titles(hits) == ["Handbook"]
+
+
+def test_chunks_without_stored_terms_are_still_found_by_their_words(db, fresh_index):
+    volcano = make_document(VOLCANO, title="Volcano")
+    make_document(BAKING, title="Baking")
+    Chunk.objects.filter(document=volcano).update(terms=b"")  # as written before Chunk.terms existed
+    stale = bytearray(pack_terms(BAKING))
+    stale[8] = 0  # terms of another format (an older tokeniser)
+    Chunk.objects.filter(document__title="Baking").update(terms=bytes(stale))
+    assert titles(fresh_index.search("basalt lava")) == ["Volcano"]
+    assert titles(fresh_index.search("sourdough starter")) == ["Baking"]
+
+
+def test_a_cold_load_reads_stored_terms_and_tokenises_no_chunk_text(db, fresh_index, monkeypatch):
+    make_document(VOLCANO, title="Volcano")
+    make_document(BAKING, title="Baking")
+
+    def no_tokenising(text):
+        raise AssertionError("a chunk's text was tokenised at load")
+
+    monkeypatch.setattr("knowledge.index.pack_terms", no_tokenising)
+    assert titles(fresh_index.search("basalt lava")) == ["Volcano"]
+
+
+def test_the_migration_fills_terms_of_existing_chunks(db):
+    import importlib
+
+    from django.apps import apps
+
+    make_document(VOLCANO, title="Volcano")
+    make_document(BAKING, title="Baking")
+    Chunk.objects.update(terms=b"")
+    importlib.import_module("knowledge.migrations.0003_chunk_terms").fill_terms(apps, None)
+    assert [bytes(c.terms) for c in Chunk.objects.all()] == [pack_terms(c.text) for c in Chunk.objects.all()]

@@ -10,8 +10,9 @@ from knowledge.models import Document
 
 
 class Command(BaseCommand):
-    help = ("Re-chunk and re-embed every ready document with the active embedding backend "
-            "(after changing EMBEDDING_BACKEND, the embedding model, CHUNK_SIZE or CHUNK_OVERLAP).")
+    help = ("Re-chunk and re-embed every ready document with the active embedding backend, and count its "
+            "chunks' search terms again (after changing EMBEDDING_BACKEND, the embedding model, CHUNK_SIZE, "
+            "CHUNK_OVERLAP or the tokeniser).")
 
     def add_arguments(self, parser):
         parser.add_argument("--failed", action="store_true",

@@ -35,11 +35,6 @@ def normalise(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.where(norms == 0, 1, norms)
 
 
-def words(text: str) -> list[str]:
-    """Content words of `text` as the local embedder and BM25 see them (stemmed, no stop words)."""
-    return terms(text)
-
-
 class LocalEmbedder:
     """Feature hashing of stemmed content words and word bigrams, with sublinear term frequency.
 

@@ -32,7 +32,7 @@ class DocumentUploadForm(forms.ModelForm):
         if upload is None or self.errors:
             return cleaned
         if upload.size > settings.DOCUMENT_MAX_BYTES:
-            raise forms.ValidationError(f"The file is larger than {settings.DOCUMENT_MAX_BYTES / 1024 / 1024:g} MB.")
+            raise forms.ValidationError(str(services.too_large()))
         try:
             document = services.document_ingest(
                 data=upload.read(), filename=upload.name or "", title=cleaned.get("title", ""),

@@ -31,7 +31,7 @@ from ragchat.openai_client import ProviderError
 
 __all__ = [
     "DocumentTooLarge", "DuplicateDocument", "EmbeddingFailed", "EmptyDocument", "ExtractionFailed",
-    "IngestError", "UnsupportedType", "document_delete", "document_ingest", "document_reembed",
+    "IngestError", "UnsupportedType", "document_delete", "document_ingest", "document_reembed", "too_large",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def document_ingest(*, data: bytes | None = None, text: str | None = None, filen
     extracted: Extracted | None = None
     try:
         if len(raw) > settings.DOCUMENT_MAX_BYTES:
-            raise DocumentTooLarge(f"The document is larger than {_megabytes(settings.DOCUMENT_MAX_BYTES)}.")
+            raise too_large()
         existing = Document.objects.filter(sha256=sha256).first()
         if existing is not None and existing.status != Document.Status.FAILED:
             raise DuplicateDocument(existing)
@@ -201,5 +201,7 @@ def _title(title: str, filename: str, text: str | None) -> str:
     return title[:TITLE_MAX]
 
 
-def _megabytes(n: int) -> str:
-    return f"{n / 1024 / 1024:g} MB"
+def too_large() -> DocumentTooLarge:
+    """The refusal of a document over DOCUMENT_MAX_BYTES, worded once for the API, the admin and the command
+    (each of which refuses before reading the bytes, so the limit also bounds memory)."""
+    return DocumentTooLarge(f"The document is larger than {settings.DOCUMENT_MAX_BYTES / 1024 / 1024:g} MB.")

@@ -14,10 +14,9 @@ from knowledge.serializers import ChunkSerializer, DocumentSerializer, DocumentU
 _MULTIPART_SLACK = 64 * 1024
 
 
-def _too_large(what: str = "document", limit: int | None = None) -> Response:
-    megabytes = (settings.DOCUMENT_MAX_BYTES if limit is None else limit) / 1024 / 1024
-    return Response({"detail": f"The {what} is larger than {megabytes:.3g} MB."},
-                    status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+def _too_large() -> Response:
+    refusal = services.too_large()
+    return Response({"detail": str(refusal)}, status=refusal.http_status)
 
 
 class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -100,7 +100,7 @@ def test_file_over_the_limit_fails_without_reading(tmp_path, settings):
     settings.DOCUMENT_MAX_BYTES = 10
     (tmp_path / "big.txt").write_text("more than ten bytes")
     out, err, error = run(str(tmp_path))
-    assert error is not None and "big.txt: Larger than" in err
+    assert error is not None and "big.txt: The document is larger than" in err
 
 
 def test_reindex_reembeds_every_document(tmp_path, settings):

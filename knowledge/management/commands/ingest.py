@@ -52,8 +52,7 @@ class Command(BaseCommand):
                 progress.set_postfix_str(path.name[-40:], refresh=False)
                 try:
                     if path.stat().st_size > settings.DOCUMENT_MAX_BYTES:
-                        raise services.DocumentTooLarge(
-                            f"Larger than {settings.DOCUMENT_MAX_BYTES / 1024 / 1024:g} MB.")
+                        raise services.too_large()
                     document = services.document_ingest(data=path.read_bytes(), filename=path.name, title=title,
                                                         keep_failed=True)
                 except services.DuplicateDocument as exc:

@@ -20,6 +20,7 @@ of that document, not a reload.
 
 import threading
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from django.db import connection
@@ -73,23 +74,21 @@ class ChunkIndex:
         """The k chunks that best match `query`, best first; with min_score, weaker matches are dropped."""
         if not query.strip():
             return []
-        return self.search_vector(self.query_vector(query), k, text=query, min_score=min_score,
-                                  need_shared_word=not getattr(get_embedder(), "semantic", True))
+        embedder = get_embedder()
+        with self._lock:  # one sync serves both the query's word weights and the ranking
+            self.sync()
+            weights = self._query_weights(query, embedder)
+            snapshot = self._snapshot(query)
+        return self._rank(snapshot, _embed_query(embedder, query, weights), k, min_score=min_score,
+                          need_shared_word=not getattr(embedder, "semantic", True))
 
     def query_vector(self, query: str) -> np.ndarray:
         """The vector `search` ranks by: the embedder's, with words weighted by idf where it can."""
         embedder = get_embedder()
-        if self._lexical is None or not hasattr(embedder, "embed_query"):
-            return embedder.embed([query])[0]
-        # Hashed vectors cannot tell rare words from common ones; the BM25 statistics can.
         with self._lock:
             self.sync()
-            weights = {term: self._lexical.idf(term) for term in terms(query) if self._lexical.holds(term)}
-        # A word no chunk holds counts like the query's rarest known word: as the rarest known word
-        # on a big knowledge base, and neutral on a tiny one, where idf says little.
-        unknown = max(weights.values(), default=1.0)
-        weights.update({term: unknown for term in terms(query) if term not in weights})
-        return embedder.embed_query(query, weights)
+            weights = self._query_weights(query, embedder)
+        return _embed_query(embedder, query, weights)
 
     def search_vector(self, vector: np.ndarray, k: int = 5, *, text: str | None = None,
                       min_score: float | None = None, need_shared_word: bool = False) -> list[Hit]:
@@ -99,8 +98,30 @@ class ChunkIndex:
         """
         with self._lock:
             self.sync()
-            matrix, alive, chunk_ids, n, dead = self._matrix, self._alive, self._chunk_ids, self._n, self._dead
-            lexical = self._lexical.scores(text, n) if (self._lexical is not None and text) else None
+            snapshot = self._snapshot(text)
+        return self._rank(snapshot, vector, k, min_score=min_score, need_shared_word=need_shared_word)
+
+    def _query_weights(self, query: str, embedder) -> dict[str, float] | None:
+        """(Lock held.) Each query word's idf, for an embedder that weights words; None for any other."""
+        if self._lexical is None or not hasattr(embedder, "embed_query"):
+            return None
+        # Hashed vectors cannot tell rare words from common ones; the BM25 statistics can.
+        words = terms(query)
+        weights = {term: self._lexical.idf(term) for term in words if self._lexical.holds(term)}
+        # A word no chunk holds counts like the query's rarest known word: as the rarest known word
+        # on a big knowledge base, and neutral on a tiny one, where idf says little.
+        unknown = max(weights.values(), default=1.0)
+        weights.update({term: unknown for term in words if term not in weights})
+        return weights
+
+    def _snapshot(self, text: str | None) -> "_Snapshot":
+        """(Lock held.) What one ranking reads: rows appended later or a compaction do not disturb it."""
+        lexical = self._lexical.scores(text, self._n) if (self._lexical is not None and text) else None
+        return _Snapshot(self._matrix, self._alive, self._chunk_ids, self._n, self._dead, lexical)
+
+    def _rank(self, snapshot: "_Snapshot", vector: np.ndarray, k: int, *, min_score: float | None,
+              need_shared_word: bool) -> list[Hit]:
+        matrix, alive, chunk_ids, n, dead, lexical = snapshot
         if n == 0 or k <= 0 or len(vector) != matrix.shape[1]:
             return []
         cosine = matrix[:n] @ np.asarray(vector, dtype=np.float32)
@@ -250,6 +271,19 @@ class ChunkIndex:
     def size(self) -> int:
         """Live rows held (chunks searchable now)."""
         return self._n - self._dead
+
+
+class _Snapshot(NamedTuple):
+    matrix: np.ndarray
+    alive: np.ndarray
+    chunk_ids: np.ndarray
+    n: int
+    dead: int
+    lexical: np.ndarray | None  # BM25 scores of rows [0, n) for the query text, if any
+
+
+def _embed_query(embedder, query: str, weights: dict[str, float] | None) -> np.ndarray:
+    return embedder.embed([query])[0] if weights is None else embedder.embed_query(query, weights)
 
 
 class _LexicalRows:

@@ -40,6 +40,17 @@ def test_best_match_comes_first(db):
     assert titles(hits) == ["Volcano", "Baking"] and hits[0].score > hits[1].score > 0
 
 
+def test_a_query_on_an_unchanged_knowledge_base_costs_two_database_round_trips(db, fresh_index):
+    from django.test.utils import CaptureQueriesContext
+
+    make_document(VOLCANO, title="Volcano")
+    fresh_index.search("volcano magma")  # the first query loads the rows
+    with CaptureQueriesContext(connection) as queries:
+        assert titles(fresh_index.search("volcano magma")) == ["Volcano"]
+    # The change check, then the k hits' rows: nothing else on the hot path.
+    assert len(queries) == 2, [q["sql"] for q in queries]
+
+
 def test_new_document_is_found_by_the_next_query_and_deleted_one_never_again(db, fresh_index):
     make_document(BAKING, title="Baking")
     assert titles(fresh_index.search("volcano magma")) == ["Baking"] or not fresh_index.search("volcano magma")

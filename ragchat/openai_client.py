@@ -72,12 +72,12 @@ def chat(messages: list[dict], *, model: str):
         response = client().chat.completions.create(model=model, messages=messages)
     except PROVIDER_ERRORS as exc:
         raise ProviderError(describe(exc)) from exc
-    usage = response.usage
-    return (
-        response.choices[0].message.content or "",
-        {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens} if usage else {},
-        response.model or model,
-    )
+    return response.choices[0].message.content or "", _usage(response.usage), response.model or model
+
+
+def _usage(usage) -> dict:
+    """The token counts we keep on a Message (DESIGN.md: usage), from the SDK's usage object."""
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens} if usage else {}
 
 
 BROKEN_STREAM = "The connection to the model service broke off before the answer was complete."
@@ -103,8 +103,7 @@ class ChatStream:
                 started = True
                 self.model = event.model or self.model
                 if event.usage:
-                    self.usage = {"prompt_tokens": event.usage.prompt_tokens,
-                                  "completion_tokens": event.usage.completion_tokens}
+                    self.usage = _usage(event.usage)
                 if event.choices:
                     choice = event.choices[0]
                     if choice.delta and choice.delta.content:

@@ -67,7 +67,8 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["get"])
     def chunks(self, request, pk=None):
         document = self.get_object()
-        return Response(ChunkSerializer(document.chunks.all(), many=True).data)
+        page = self.paginate_queryset(document.chunks.all())
+        return self.get_paginated_response(ChunkSerializer(page, many=True).data)
 
     def _data(self, document: Document) -> dict:
         return DocumentSerializer(document, context=self.get_serializer_context()).data

@@ -114,6 +114,8 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- REST API -------------------------------------------------------------------------------------
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)  # items per page of every list endpoint
+API_MAX_PAGE_SIZE = 200  # the most a client may ask for with ?page_size=
 REST_FRAMEWORK = {
     # Token first: an unauthenticated call then gets 401 with `WWW-Authenticate: Token`, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -128,6 +130,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "ragchat.pagination.Pages",
     "EXCEPTION_HANDLER": "ragchat.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -2,7 +2,6 @@ from django.db.models import Count
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.response import Response
 
 from sessions_app.models import ChatSession
 from sessions_app.serializers import ChatSessionSerializer, MessageSerializer
@@ -25,5 +24,7 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
     @extend_schema(responses=MessageSerializer(many=True))
     @action(detail=True, methods=["get"])
     def messages(self, request, pk=None):
+        """The session's messages, oldest first, a page at a time."""
         session = self.get_object()
-        return Response(MessageSerializer(session.messages.all(), many=True).data)
+        page = self.paginate_queryset(session.messages.all())
+        return self.get_paginated_response(MessageSerializer(page, many=True).data)

@@ -60,14 +60,25 @@ export async function request(method, url, body) {
 // Lists may come paginated ({results: [...]}) or plain.
 export const listOf = (data) => (Array.isArray(data) ? data : (data && data.results) || []);
 
+// Every item of a paginated list: follows `next` until the last page.
+export async function allPages(url) {
+  const items = [];
+  for (let next = url; next;) {
+    const data = await request("GET", next);
+    items.push(...listOf(data));
+    next = data && !Array.isArray(data) ? data.next : null;
+  }
+  return items;
+}
+
 export const api = {
   config: () => request("GET", "/api/config"),
-  sessions: async () => listOf(await request("GET", "/api/sessions")),
+  sessions: () => allPages("/api/sessions"),
   createSession: (name) => request("POST", "/api/sessions", name ? { name } : {}),
   renameSession: (id, name) => request("PATCH", `/api/sessions/${id}`, { name }),
   deleteSession: (id) => request("DELETE", `/api/sessions/${id}`),
   session: (id) => request("GET", `/api/sessions/${id}`),
-  messages: async (id) => listOf(await request("GET", `/api/sessions/${id}/messages`)),
-  documents: async () => listOf(await request("GET", "/api/documents")),
+  messages: (id) => allPages(`/api/sessions/${id}/messages`),
+  documents: () => allPages("/api/documents"),
   deleteDocument: (id) => request("DELETE", `/api/documents/${id}`),
 };

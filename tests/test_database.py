@@ -16,7 +16,7 @@ def test_emoji_and_4_byte_characters_round_trip(api, user):
     session = ChatSession.objects.get(id=created["id"])
     make_message(session, EMOJI * 3)
     assert api.get(f"/api/sessions/{session.id}").json()["name"] == EMOJI
-    assert api.get(f"/api/sessions/{session.id}/messages").json()[0]["content"] == EMOJI * 3
+    assert api.get(f"/api/sessions/{session.id}/messages").json()["results"][0]["content"] == EMOJI * 3
 
 
 def test_long_message_text_is_stored_whole(user):

@@ -108,7 +108,7 @@ def test_pdf_chunks_carry_page_numbers(api, settings):
     settings.CHUNK_SIZE, settings.CHUNK_OVERLAP = 12, 0
     pages = [f"Page {n} says something rather long about topic {n} here." for n in range(1, 4)]
     body = upload(api, "pages.pdf", make_pdf(pages)).json()
-    chunks = api.get(f"/api/documents/{body['id']}/chunks").json()
+    chunks = api.get(f"/api/documents/{body['id']}/chunks").json()["results"]
     assert {c["page"] for c in chunks} == {1, 2, 3}
     for chunk in chunks:
         assert f"topic {chunk['page']}" in chunk["text"] or f"Page {chunk['page']}" in chunk["text"]
@@ -118,17 +118,17 @@ def test_pdf_chunks_carry_page_numbers(api, settings):
 
 def test_every_user_lists_and_reads_all_documents(api, other_api, user):
     document = make_document("Shared knowledge.", title="Shared", user=user)
-    listed = other_api.get("/api/documents").json()
+    listed = other_api.get("/api/documents").json()["results"]
     assert [d["id"] for d in listed] == [document.pk]
     assert listed[0]["can_delete"] is False and listed[0]["uploaded_by"] == "alice"
     assert other_api.get(f"/api/documents/{document.pk}/").json()["title"] == "Shared"
-    assert api.get("/api/documents/").json()[0]["can_delete"] is True
+    assert api.get("/api/documents/").json()["results"][0]["can_delete"] is True
 
 
 def test_list_is_newest_first(api):
     first = make_document("First one.")
     second = make_document("Second one.")
-    assert [d["id"] for d in api.get("/api/documents").json()] == [second.pk, first.pk]
+    assert [d["id"] for d in api.get("/api/documents").json()["results"]] == [second.pk, first.pk]
 
 
 def test_missing_document_is_404_json(api):
@@ -141,7 +141,7 @@ def test_chunks_endpoint_shows_vectors_as_json(api, settings):
     settings.CHUNK_SIZE, settings.CHUNK_OVERLAP = 20, 5
     text = " ".join(f"Sentence number {i} is about retrieval." for i in range(30))
     document = make_document(text)
-    chunks = api.get(f"/api/documents/{document.pk}/chunks/").json()
+    chunks = api.get(f"/api/documents/{document.pk}/chunks/").json()["results"]
     assert len(chunks) == document.chunk_count > 1
     stored = {c.pk: c for c in Chunk.objects.filter(document=document)}
     for i, chunk in enumerate(chunks):

@@ -39,7 +39,7 @@ def test_upload_stores_the_servers_vectors_with_model_and_dims(api, openai_embed
         assert chunk.embedding_model == "text-embedding-test"
         assert chunk.dims == openai_embeddings.dims == chunk.vector.shape[0]
         assert np.allclose(chunk.vector, expected_vector(openai_embeddings, chunk.text), atol=1e-6)
-    shown = api.get(f"/api/documents/{document.pk}/chunks").json()
+    shown = api.get(f"/api/documents/{document.pk}/chunks").json()["results"]
     assert np.allclose(shown[0]["embedding"], chunks[0].vector)
 
 

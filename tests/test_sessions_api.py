@@ -37,9 +37,9 @@ def test_list_is_newest_first_with_message_counts(api, user):
     make_message(old, "hello")
     make_message(old, "again")
     old.save()  # touching a session (a new message) moves it to the top
-    names = [s["name"] for s in api.get("/api/sessions").json()]
+    names = [s["name"] for s in api.get("/api/sessions").json()["results"]]
     assert names == ["old", "new"]
-    counts = {s["name"]: s["message_count"] for s in api.get("/api/sessions").json()}
+    counts = {s["name"]: s["message_count"] for s in api.get("/api/sessions").json()["results"]}
     assert counts == {"old": 2, "new": 0}
     assert new.id
 
@@ -67,7 +67,7 @@ def test_messages_oldest_first(api, user):
     second = make_message(session, "second", role=Message.Role.ASSISTANT, sources=[{"n": 1}], model="m")
     response = api.get(f"/api/sessions/{session.id}/messages")
     assert response.status_code == 200
-    body = response.json()
+    body = response.json()["results"]
     assert [m["id"] for m in body] == [first.id, second.id]
     assert body[1]["role"] == "assistant" and body[1]["sources"] == [{"n": 1}] and body[1]["status"] == "complete"
     assert {"id", "role", "content", "status", "sources", "model", "created_at"} <= set(body[0])
@@ -128,8 +128,8 @@ def test_other_users_session_is_404_and_unchanged(api, other_user):
 def test_users_do_not_see_each_others_sessions(api, other_api, user, other_user):
     make_session(user, "alice's")
     make_session(other_user, "bob's")
-    assert [s["name"] for s in api.get("/api/sessions").json()] == ["alice's"]
-    assert [s["name"] for s in other_api.get("/api/sessions").json()] == ["bob's"]
+    assert [s["name"] for s in api.get("/api/sessions").json()["results"]] == ["alice's"]
+    assert [s["name"] for s in other_api.get("/api/sessions").json()["results"]] == ["bob's"]
 
 
 def test_put_is_not_allowed(api, user):

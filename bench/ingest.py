@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/ingest.py                 # SQLite, then MariaDB
     .venv/bin/python bench/ingest.py --db sqlite     # one of them
-    .venv/bin/python bench/ingest.py --mb 8          # more data (default 4 MB)
+    .venv/bin/python bench/ingest.py --mb 8          # more data (default: 4 MB hashed, 0.5 MB with the model)
+    .venv/bin/python bench/ingest.py --backend hashed  # one embedder (default: the local model, then hashed words)
 
-A few MB of generated prose-like text go through the real pipeline (extraction, chunking, the local
-embedder, storage: knowledge.services.document_ingest), each database in its own process and its own
-database: a temporary SQLite file, and a `ragchat_bench` MariaDB database (dropped and re-created;
-MARIADB_BENCH_URL overrides mysql://root@127.0.0.1:3306/ragchat_bench). Prints figures; not a test.
+A few MB of generated prose-like text go through the real pipeline (extraction, chunking, the embedder:
+the local model (`local`, batched over every core) and hashed words (`hashed`), storage:
+knowledge.services.document_ingest), each database in its own process and its own database: a temporary
+SQLite file, and a `ragchat_bench` MariaDB database (dropped and re-created; MARIADB_BENCH_URL overrides
+mysql://root@127.0.0.1:3306/ragchat_bench). Prints figures; not a test.
 """
 
 import argparse
@@ -54,7 +56,7 @@ def prose(rng: random.Random, n_bytes: int) -> str:
     return "\n\n".join(paragraphs)
 
 
-def setup_django(db: str) -> None:
+def setup_django(db: str, backend: str = "local") -> None:
     if db == "sqlite":
         folder = tempfile.mkdtemp(prefix="ragchat-bench-")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
@@ -72,7 +74,7 @@ def setup_django(db: str) -> None:
         cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
         connection.close()
         os.environ["DATABASE_URL"] = MARIADB_URL
-    os.environ["EMBEDDING_BACKEND"] = "local"
+    os.environ["EMBEDDING_BACKEND"] = backend
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["DJANGO_SETTINGS_MODULE"] = "ragchat.settings"
     sys.path.insert(0, str(ROOT))
@@ -93,8 +95,8 @@ def best_of(n: int, fn) -> tuple[float, object]:
     return best, result
 
 
-def run(db: str, megabytes: float, documents: int) -> None:
-    setup_django(db)
+def run(db: str, megabytes: float, documents: int, backend: str = "local") -> None:
+    setup_django(db, backend)
     import numpy as np
     from django.conf import settings
     from django.db import connection
@@ -186,17 +188,19 @@ def compare_encodings(label: str, matrix) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "mariadb"], help="Only this database (default: both).")
-    parser.add_argument("--mb", type=float, default=4.0, help="Megabytes of generated text (default 4).")
+    parser.add_argument("--mb", type=float, help="Megabytes of generated text (default 4; 0.5 for the model).")
     parser.add_argument("--documents", type=int, default=8, help="Split into this many documents (default 8).")
+    parser.add_argument("--backend", choices=["local", "hashed"], help="Only this embedder (default: both).")
     args = parser.parse_args()
-    if args.db:
-        run(args.db, args.mb, args.documents)
+    if args.db and args.backend:
+        run(args.db, args.mb or (0.5 if args.backend == "local" else 4.0), args.documents, args.backend)
         return
     status = 0
-    for db in ("sqlite", "mariadb"):
-        # One process per database: Django's settings are configured once per process.
-        status |= subprocess.call([sys.executable, __file__, "--db", db, "--mb", str(args.mb),
-                                   "--documents", str(args.documents)])
+    for backend in [args.backend] if args.backend else ["local", "hashed"]:
+        for db in [args.db] if args.db else ["sqlite", "mariadb"]:
+            # One process per run: Django's settings are configured once per process.
+            command = [sys.executable, __file__, "--db", db, "--backend", backend, "--documents", str(args.documents)]
+            status |= subprocess.call(command + (["--mb", str(args.mb)] if args.mb else []))
     sys.exit(status)
 
 

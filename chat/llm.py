@@ -4,19 +4,25 @@
     reply = backend.complete(request)       # Reply(text, model, usage)
     stream = backend.stream(request)        # iterate for text deltas; then stream.model, stream.usage
 
-`offline` needs no model service: it answers extractively from the retrieved passages (chat/offline.py)
-and says that it is an offline answer. `openai` sends the RAG prompt to OPENAI_CHAT_MODEL through
+`offline` needs no model service: it answers extractively from the retrieved passages (chat/offline.py),
+picking sentences by meaning with the local embedding model when it is installed, and says that it is an
+offline answer; `used` names the passages it quotes (none when the knowledge base does not cover the
+question). `openai` sends the RAG prompt to OPENAI_CHAT_MODEL through
 ragchat.openai_client. Both raise ragchat.openai_client.ProviderError.
 """
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 from django.conf import settings
 
 from chat.offline import extractive_answer
+from knowledge.embeddings import MiniLMEmbedder, embedder_for_model, local_model_installed
 from ragchat import openai_client
 
 OFFLINE_MODEL = "offline-extractive"
@@ -34,11 +40,13 @@ class Reply:
     text: str
     model: str
     usage: dict = field(default_factory=dict)
+    used: list[int] | None = None  # numbers of the hits the answer relies on ([1] is 1); None: all of them
 
 
 class ReplyStream(Protocol):
     model: str
     usage: dict
+    used: list[int] | None  # known once iterated, like usage
 
     def __iter__(self) -> Iterator[str]: ...
 
@@ -55,17 +63,47 @@ class OfflineBackend:
     model = OFFLINE_MODEL
 
     def complete(self, request: ChatRequest) -> Reply:
-        return Reply(extractive_answer(request.question, request.hits), self.model)
+        similarity = _sentence_similarity if local_model_installed() else None
+        answer = extractive_answer(request.question, request.hits, similarity)
+        return Reply(answer.text, self.model, used=answer.used)
 
     def stream(self, request: ChatRequest) -> ReplyStream:
-        return _WordStream(self.complete(request).text, self.model)
+        reply = self.complete(request)
+        return _WordStream(reply.text, self.model, reply.used)
+
+
+_SENTENCE_CACHE = 8192  # sentence vectors kept: the same passages come back for related questions
+_sentences: OrderedDict[str, np.ndarray] = OrderedDict()
+_sentences_lock = threading.Lock()
+
+
+def _sentence_similarity(question: str, sentences: list[str]) -> np.ndarray:
+    """Cosine of the question and each sentence by the local model (whatever model the index uses).
+
+    Sentence vectors are cached (1.5 KB each): embedding the ~50-80 sentences of five passages is most
+    of an offline answer's time, and a knowledge base's popular passages are quoted again and again.
+    """
+    model = embedder_for_model(MiniLMEmbedder.model)
+    with _sentences_lock:
+        missing = list(dict.fromkeys(s for s in sentences if s not in _sentences))
+    vectors = dict(zip(missing, model.embed(missing), strict=True)) if missing else {}
+    with _sentences_lock:
+        for sentence in sentences:
+            if sentence in vectors:
+                _sentences[sentence] = vectors[sentence]
+            elif sentence in _sentences:
+                vectors[sentence] = _sentences[sentence]
+                _sentences.move_to_end(sentence)
+        while len(_sentences) > _SENTENCE_CACHE:
+            _sentences.popitem(last=False)
+    return np.stack([vectors[s] for s in sentences]) @ model.embed_query(question)
 
 
 class _WordStream:
     """An already known answer, delivered word by word like a model's stream."""
 
-    def __init__(self, text: str, model: str):
-        self.text, self.model, self.usage = text, model, {}
+    def __init__(self, text: str, model: str, used: list[int] | None):
+        self.text, self.model, self.usage, self.used = text, model, {}, used
 
     def __iter__(self) -> Iterator[str]:
         yield from re.findall(r"\S+\s*|\s+", self.text)
@@ -80,7 +118,11 @@ class OpenAIBackend:
         return Reply(text, model, usage)
 
     def stream(self, request: ChatRequest) -> ReplyStream:
-        return openai_client.ChatStream(request.messages, model=self.model)
+        return _OpenAIStream(request.messages, model=self.model)
+
+
+class _OpenAIStream(openai_client.ChatStream):
+    used = None  # a model's answer may draw on any of the passages it was given
 
 
 def get_backend() -> ChatBackend:

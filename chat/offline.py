@@ -1,14 +1,18 @@
 """The offline answer: the sentences of the retrieved passages that best answer a question, each cited.
 
-Used by chat.llm.OfflineBackend when no language model is configured. Pure functions: no database, no
-model. Passages are mostly Markdown, so quotes are taken from their prose: code blocks are skipped, table
-rows read as "first cell: other cells", and heading, list, quote, emphasis and link syntax is stripped.
+Used by chat.llm.OfflineBackend when no language model is configured. Pure functions: no database; the
+meaning of sentences comes from a `similarity` function the caller passes (the local embedding model), and
+without one the answer is chosen by shared words alone. Passages are mostly Markdown, so quotes are taken
+from their prose: code blocks are skipped, table rows read as "first cell: other cells", and heading, list,
+quote, emphasis and link syntax is stripped.
 """
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from knowledge.lexical import terms
 
@@ -20,6 +24,21 @@ MAX_SENTENCES = 3
 MAX_SENTENCE_CHARS = 400
 HEADING_WEIGHT = 0.5  # a question word found only in the sentence's section heading counts half
 KEEP_SHARE = 0.5  # a runner-up sentence is quoted only if it scores at least half as well as the best
+# With a similarity function (cosine of question and sentence, the local model's): a sentence below
+# MIN_SIMILARITY does not address the question, and the question is not covered when no sentence reaches
+# it (bench/answer_quality.py: the best sentence of a covered question 0.39-0.84, of an off-topic one
+# 0.11-0.34; a small set, so the margin is thin). Shared
+# words add up to LEXICAL_BONUS, so an exact name or code still wins among sentences of similar meaning.
+MIN_SIMILARITY = 0.35
+LEXICAL_BONUS = 0.15
+NAMED_VALUE_SIMILARITY = 0.45  # a sentence this close by meaning may name the value without sharing words
+RUNNER_UP_SHARE = 0.75
+# A sentence that holds the kind of answer asked for (a year or date for "when", a number for "how many")
+# gains this much with a similarity: MiniLM ranks "The tower is in Paris" above "It was completed in 1889"
+# for "When was the tower completed?", as both are about the tower.
+ANSWER_TYPE_BONUS = 0.1  # with a similarity: a runner-up must come within this share of the best's similarity
+
+Similarity = Callable[[str, list[str]], np.ndarray]  # (question, sentences) -> cosine per sentence
 
 
 @dataclass(frozen=True)
@@ -31,60 +50,173 @@ class Quote:
     paragraph: int = 0  # which paragraph, list item or table row of the passage it comes from
 
 
+@dataclass(frozen=True)
+class OfflineAnswer:
+    text: str
+    used: list[int]  # the numbers of the passages the answer cites; none when it is not covered
+
+
 @dataclass(eq=False)
 class _Candidate:
     n: int  # the number of its passage, as cited
     quote: Quote
     words: set[str]
     heading_words: set[str]  # words of its heading that the sentence itself does not hold
+    score: float = 0.0
+    similarity: float | None = None
 
 
-def extractive_answer(question: str, hits: Sequence) -> str:
+def extractive_answer(question: str, passages: Sequence, similarity: Similarity | None = None) -> OfflineAnswer:
     """The sentences of the passages that best answer `question`, each cited by its passage's number.
 
-    A sentence scores the idf-weighted question words it contains (idf over the candidate sentences, so a
-    word every sentence has counts little; a word only in its section's heading counts half), divided by a
-    gentle length penalty and discounted a little by its passage's rank. If no sentence holds any word of
-    the question, the passages do not answer it. Pure: no database, no model.
+    `passages` are the retrieved hits in order ([1], [2], ...): `.text`, and `.position` (a passage that
+    is not the start of its document may begin mid-sentence: that fragment is never quoted).
+
+    A sentence's words score the idf-weighted question words it contains (idf over the candidate sentences,
+    so a word every sentence has counts little; a word only in its section's heading counts half), divided
+    by a gentle length penalty and discounted a little by its passage's rank. With `similarity`, a sentence
+    scores its cosine with the question plus up to LEXICAL_BONUS for its words, and a sentence under
+    MIN_SIMILARITY is never quoted: "25 days of paid holiday" answers "how much vacation do I get?" with no
+    word in common, and a sentence that merely shares a word does not. Without it, a sentence must share a
+    word. A runner-up is quoted only if it comes close to the best; when nothing qualifies, the passages do
+    not cover the question and the answer cites none.
     """
     wanted = _words(question)
-    candidates = _candidates(hits)
-    df = {w: sum(1 for c in candidates if w in c.words) for w in wanted}
-    idf = {w: math.log(1 + len(candidates) / (1 + count)) for w, count in df.items()}
-
-    def score(c: _Candidate) -> float:
-        matched = sum(idf[w] for w in wanted & c.words)
-        matched += HEADING_WEIGHT * sum(idf[w] for w in wanted & c.heading_words)
-        return matched / (1 + 0.02 * len(c.words)) / (1 + 0.1 * (c.n - 1))
-
-    ranked = sorted(candidates, key=score, reverse=True)
-    if not ranked or score(ranked[0]) <= 0:
-        return NOT_COVERED
+    candidates = _candidates(passages)
+    _score(question, wanted, candidates, similarity)
+    eligible = [c for c in candidates if _addresses(c, wanted)]
+    ranked = sorted(eligible, key=lambda c: c.score, reverse=True)
+    if not ranked:
+        return OfflineAnswer(NOT_COVERED, [])
     top = ranked[0]
     # The sentences right after the best one in its paragraph often carry its answer on ("Grind size is the
-    # main adjustment. If the shot runs fast, grind finer."): they may join it while they hold a question word.
+    # main adjustment. If the shot runs fast, grind finer."): they may join it while they address the question.
     followers = []
     for c in candidates[candidates.index(top) + 1:]:
-        if (c.n, c.quote.paragraph) != (top.n, top.quote.paragraph) or not wanted & c.words:
+        if (c.n, c.quote.paragraph) != (top.n, top.quote.paragraph) or c not in eligible:
             break
         followers.append(c)
-    runners_up = [c for c in ranked[1:] if score(c) >= KEEP_SHARE * score(top) and c not in followers]
-    chosen = [top, *sorted(followers + runners_up, key=score, reverse=True)[: MAX_SENTENCES - 1]]
-    return OFFLINE_PREFIX + "\n\n" + "\n".join(f"- {c.quote.text} [{c.n}]" for c in chosen)
+    runners_up = [c for c in ranked[1:] if _close(c, top) and c not in followers]
+    chosen = [top, *sorted(followers + runners_up, key=lambda c: c.score, reverse=True)[: MAX_SENTENCES - 1]]
+    lines = [f"- {c.quote.text} [{c.n}]" for c in chosen]
+    value = named_value(question, top.quote.text,
+                        relevant=top.similarity is not None and top.similarity >= NAMED_VALUE_SIMILARITY)
+    lead = [f"{value} [{top.n}]", ""] if value else []
+    return OfflineAnswer(OFFLINE_PREFIX + "\n\n" + "\n".join(lead + lines), sorted({c.n for c in chosen}))
 
 
-def _candidates(hits: Sequence) -> list[_Candidate]:
+def _score(question: str, wanted: set[str], candidates: list[_Candidate], similarity: Similarity | None) -> None:
+    df = {w: sum(1 for c in candidates if w in c.words) for w in wanted}
+    idf = {w: math.log(1 + len(candidates) / (1 + count)) for w, count in df.items()}
+    for c in candidates:
+        matched = sum(idf[w] for w in wanted & c.words) + HEADING_WEIGHT * sum(idf[w] for w in wanted & c.heading_words)
+        c.score = matched / (1 + 0.02 * len(c.words)) / (1 + 0.1 * (c.n - 1))
+    if similarity is None or not candidates:
+        return
+    best_words = max(c.score for c in candidates) or 1.0
+    cosines = similarity(question, [f"{c.quote.heading}: {c.quote.text}" if c.quote.heading else c.quote.text
+                                    for c in candidates])
+    wants = _answer_type(question)
+    for c, cosine in zip(candidates, cosines, strict=True):
+        c.similarity = float(cosine)
+        typed = ANSWER_TYPE_BONUS if wants is not None and wants.search(c.quote.text) else 0.0
+        c.score = c.similarity + LEXICAL_BONUS * c.score / best_words + typed - 0.01 * (c.n - 1)
+
+
+_WHEN = re.compile(r"\b(1[5-9]\d\d|20\d\d|january|february|march|april|may|june|july|august|september|october|"
+                   r"november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|\d{1,2}:\d\d)\b",
+                   re.I)
+_HOW_MUCH = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundred)\b", re.I)
+
+
+def _answer_type(question: str) -> re.Pattern | None:
+    """What an answer to `question` holds: a date or time for "when", a number for "how many" and the like."""
+    if re.match(r"\s*(when|what (year|date|time|day))\b", question, re.I):
+        return _WHEN
+    if _HOW_QUESTION.match(question):
+        return _HOW_MUCH
+    return None
+
+
+def _addresses(c: _Candidate, wanted: set[str]) -> bool:
+    if c.similarity is None:
+        return c.score > 0 and bool(wanted & (c.words | c.heading_words))
+    return c.similarity >= MIN_SIMILARITY
+
+
+def _close(c: _Candidate, top: _Candidate) -> bool:
+    """Whether a runner-up answers nearly as well as the best sentence."""
+    if c.similarity is None:
+        return c.score >= KEEP_SHARE * top.score
+    return c.similarity >= max(MIN_SIMILARITY, RUNNER_UP_SHARE * top.similarity)
+
+
+def _candidates(passages: Sequence) -> list[_Candidate]:
     """Every quotable sentence of the passages in order, each once (overlapping chunks repeat sentences)."""
     seen: set[str] = set()
     candidates = []
-    for n, hit in enumerate(hits, start=1):
-        for quote in quotable_sentences(hit.text):
+    for n, passage in enumerate(passages, start=1):
+        for quote in quotable_sentences(passage.text, mid_document=passage.position > 0):
             key = " ".join(quote.text.casefold().split())
             if key not in seen:
                 seen.add(key)
                 words = _words(quote.text)
                 candidates.append(_Candidate(n, quote, words, _words(quote.heading) - words))
     return candidates
+
+
+_WHAT_QUESTION = re.compile(r"^\s*(?:what|which)(?:'s|\s+(is|are|was|were))\s+(.+?)[\s?.!]*$", re.I)
+_HOW_QUESTION = re.compile(r"^\s*how\s+(many|much|long|large|big|old|often|fast|far|high|low)\b", re.I)
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?:\s*(?:to|and|-|–)\s*\d[\d,]*(?:\.\d+)?)?"
+                     r"(?:\s*(%|[A-Za-z][\w/]*))?")
+_TIME_UNITS = frozenset(terms("second seconds minute minutes hour hours day days week weeks month months year years"))
+_NOT_UNITS = frozenset("a an the is are was were and or to of in on at for by with per if when it".split())
+
+
+def named_value(question: str, sentence: str, *, relevant: bool = False) -> str:
+    """A lead line that names the value asked for, when `sentence` holds it; "" when unsure.
+
+    "What is the default weight value?" + "The weight defaults to 50." -> "The default weight value is 50";
+    "How many days of leave do I get?" + "Everyone gets 25 days of paid leave." -> "25 days". The value is
+    the number (with its unit) after the question's words in the sentence (for "how long", one with a unit
+    of time; one whose unit the question names first), or for a table row ("CHUNK_SIZE: 800 — tokens per
+    chunk") the cell after the name. Only when the sentence holds most of the question's words, or is
+    `relevant` by meaning (the best answer by the model), so the line never states what the sentence does not.
+    """
+    what, how = _WHAT_QUESTION.match(question), _HOW_QUESTION.match(question)
+    if not (what or how):
+        return ""
+    asked = _words(question) - {"default", "much", "many", "long"}
+    if not relevant and (not asked or len(asked & _words(sentence)) < max(1, math.ceil(len(asked) / 2))):
+        return ""
+    value = ""
+    name, sep, rest = sentence.partition(": ")
+    if sep and what and _words(name) and _words(name) <= asked | _words(what.group(2)):
+        value = rest.split(" — ")[0].strip()
+    if not value:
+        value = _number(sentence, asked, duration=bool(how) and how.group(1).lower() == "long")
+    if not value or len(value.split()) > 6:
+        return ""
+    if how:
+        return value
+    subject = what.group(2).strip()
+    return f"{subject[0].upper()}{subject[1:]} {(what.group(1) or 'is').lower()} {value}"
+
+
+def _number(sentence: str, asked: set[str], *, duration: bool) -> str:
+    """The number (and its unit) that best fits the question in `sentence`, or ""."""
+    anchors = [m.end() for m in re.finditer(r"\w+", sentence) if _words(m.group()) & asked]
+    last = max(anchors, default=0)
+    best, best_key = "", None
+    for m in _NUMBER.finditer(sentence):
+        unit = (m.group(1) or "").lower()
+        value = m.group(0) if unit not in _NOT_UNITS else m.group(0)[: m.start(1) - m.start()].strip()
+        unit_terms = set(terms(unit))
+        key = (bool(unit_terms & _TIME_UNITS) if duration else bool(unit_terms & asked), m.start() >= last,
+               -abs(m.start() - last))
+        if best_key is None or key > best_key:
+            best, best_key = value.rstrip(".,;:"), key
+    return best
 
 
 def _words(text: str) -> set[str]:
@@ -104,6 +236,8 @@ _TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=\S)")
 _ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|approx|incl|fig|dr|mr|mrs|ms)|(?<!\w)\w)\.$", re.I)
 _SENTENCE_PUNCTUATION = re.compile(r"[.!?:;]['\")\]]*$")
+_SENTENCE_END = re.compile(r"[.!?:)]['\")\]]*\s*$")
+_MID_SENTENCE = re.compile(r"[a-z,;)\]]")  # how a sentence never begins (a name like "ragchat" aside)
 _CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")
 _LINK = re.compile(r"!?\[([^\]\n]*)\](?:\([^)\s]*(?:\s+\"[^\"]*\")?\)|\[[^\]\n]*\])")
 _AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
@@ -117,21 +251,32 @@ _SOURCE_NUMBER = re.compile(r"\[\d{1,3}\](?!\()")  # "[2]" in a document is not 
 _MARKDOWN_IN_CODE = re.compile(r"[*`\[\]]|(?<!\w)_|_(?!\w)")  # would render as emphasis, a link or a citation
 
 
-def quotable_sentences(text: str) -> list[Quote]:
+def quotable_sentences(text: str, *, mid_document: bool = False) -> list[Quote]:
     """The sentences of a passage worth quoting, as plain text.
 
     Not quoted: headings and bare title lines (they become the heading of what follows), fragments under
     four words (three in a list item), code blocks, table header and separator rows. A table row becomes
     "first cell: other cells" when it has at least two non-empty cells.
+
+    `mid_document`: the passage is a chunk that does not start its document. Chunks overlap and may start
+    at a line of hard-wrapped text, so one that begins with a lower-case word or a comma begins mid-sentence:
+    that fragment is not quoted (nor a last paragraph cut before its sentence ends, in any passage).
     """
     quotes: list[Quote] = []
-    for paragraph, (kind, block, heading) in enumerate(_blocks(text)):
+    blocks = _blocks(text)
+    for paragraph, (kind, block, heading) in enumerate(blocks):
         if kind == "row":
             quotes.append(Quote(block, heading, paragraph))
             continue
         min_words = 3 if kind == "item" else 4
         code_spans: list[str] = []
-        for part in _split_sentences(_plain(block, code_spans)):
+        parts = _split_sentences(_plain(block, code_spans))
+        if paragraph == 0 and kind == "prose" and mid_document and _MID_SENTENCE.match(text.lstrip()):
+            parts = parts[1:]
+        if paragraph == len(blocks) - 1 and kind == "prose" and len(parts) > 1 \
+                and not _SENTENCE_END.search(parts[-1]):
+            parts = parts[:-1]  # the passage ends before its last sentence does
+        for part in parts:
             sentence = _clip(_restore_code(part, code_spans))
             if sentence and len(sentence.split()) >= min_words:
                 quotes.append(Quote(sentence, heading, paragraph))

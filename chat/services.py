@@ -67,7 +67,7 @@ def answer(turn: Turn) -> Message:
         reply = get_backend().complete(turn.request)
     except ProviderError as exc:
         raise TurnFailed(turn.user_message, _save_answer(turn, "", error=str(exc))) from exc
-    return _save_answer(turn, reply.text, model=reply.model, usage=reply.usage)
+    return _save_answer(turn, reply.text, model=reply.model, usage=reply.usage, used=reply.used)
 
 
 def answer_stream(turn: Turn) -> Iterator[tuple[str, object]]:
@@ -88,7 +88,7 @@ def answer_stream(turn: Turn) -> Iterator[tuple[str, object]]:
         log.exception("Streaming an answer failed in session %s", turn.session.pk)
         yield "error", _save_answer(turn, "".join(parts), model=stream.model, error=INTERNAL_ERROR)
         return
-    yield "done", _save_answer(turn, "".join(parts), model=stream.model, usage=stream.usage)
+    yield "done", _save_answer(turn, "".join(parts), model=stream.model, usage=stream.usage, used=stream.used)
 
 
 # --- steps ----------------------------------------------------------------------------------------
@@ -118,14 +118,16 @@ def _earlier_messages(session: ChatSession, question: Message) -> list[Message]:
     return list(reversed(earlier))
 
 
-def _save_answer(turn: Turn, text: str, *, model: str = "", usage: dict | None = None, error: str = "") -> Message:
+def _save_answer(turn: Turn, text: str, *, model: str = "", usage: dict | None = None, error: str = "",
+                 used: list[int] | None = None) -> Message:
+    """`used`: the numbers of the hits the answer relies on, the only ones kept as its sources (None: all)."""
     message = Message.objects.create(
         session=turn.session, role=Message.Role.ASSISTANT, content=text, model=model, usage=usage or {},
         status=Message.Status.FAILED if error else Message.Status.COMPLETE, error=error,
         sources=[
             {"n": n, "document_id": hit.document_id, "document_title": hit.document_title,
              "chunk_id": hit.chunk_id, "score": hit.score, "snippet": hit.text[:SNIPPET_CHARS], "page": hit.page}
-            for n, hit in enumerate(turn.request.hits, start=1)
+            for n, hit in enumerate(turn.request.hits, start=1) if used is None or n in used
         ],
     )
     ChatSession.objects.filter(pk=turn.session.pk).update(updated_at=message.created_at)

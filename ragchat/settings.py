@@ -158,12 +158,18 @@ OPENAI_EMBEDDING_BATCH = env.int("OPENAI_EMBEDDING_BATCH", default=64)
 
 # --- Knowledge base and retrieval -----------------------------------------------------------------
 RAG_TOP_K = env.int("RAG_TOP_K", default=5)
-RAG_MIN_SCORE = env.float("RAG_MIN_SCORE", default=0.07)  # cosine; tuned by bench/retrieval_quality.py
+# The least cosine of question and passage worth answering from: a model's cosines have their own scale, so the
+# default is the local model's (bench/retrieval_quality.py) or, for hashed words, 0.07.
+RAG_MIN_SCORE = env.float("RAG_MIN_SCORE", default={"local": 0.15}.get(EMBEDDING_BACKEND, 0.07))
 CHUNK_SIZE = env.int("CHUNK_SIZE", default=800)  # tokens
 CHUNK_OVERLAP = env.int("CHUNK_OVERLAP", default=100)  # tokens
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=20 * 1024 * 1024)
 CHAT_MESSAGE_MAX_CHARS = 32_000
 CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=3000)
+
+# --- Local embedding model (issue 10: knowledge/embeddings.py) -------------------------------------
+# EMBEDDING_BACKEND=local runs all-MiniLM-L6-v2 on the CPU; `hashed` is the no-dependency fallback.
+LOCAL_EMBEDDING_THREADS = env.int("LOCAL_EMBEDDING_THREADS", default=0)  # onnxruntime threads; 0: all cores
 
 # Uploads larger than this are streamed to a temporary file rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

@@ -181,7 +181,7 @@ def test_config_tells_the_ui_which_backends_answer(api, settings):
     settings.CHAT_BACKEND = "offline"
     body = api.get("/api/config").json()
     assert body["chat_backend"] == "offline" and body["chat_model"] == "offline-extractive"
-    assert body["embedding_backend"] == "local" and body["embedding_model"] == "local-hash-v2"
+    assert body["embedding_backend"] == "local" and body["embedding_model"] == "local-minilm-l6-v2-int8-w128"
     settings.CHAT_BACKEND, settings.OPENAI_CHAT_MODEL = "openai", "my-model"
     assert api.get("/api/config/").json()["chat_model"] == "my-model"
 
@@ -194,12 +194,13 @@ def test_offline_answer_pure_function_picks_sentences_with_the_question_words():
     @dataclass
     class Passage:
         text: str
+        position: int = 0
 
     hits = [Passage("Bread needs flour. The oven must be hot."), Passage("The Seine flows through Paris. It is long.")]
     answer = extractive_answer("Which river flows through Paris?", hits)
-    assert answer.splitlines()[2] == "- The Seine flows through Paris. [2]"
-    assert extractive_answer("quantum chromodynamics", hits) == NOT_COVERED
-    assert extractive_answer("anything", []) == NOT_COVERED
+    assert answer.text.splitlines()[2] == "- The Seine flows through Paris. [2]" and answer.used == [2]
+    assert extractive_answer("quantum chromodynamics", hits).text == NOT_COVERED
+    assert extractive_answer("anything", []).text == NOT_COVERED
 
 
 def test_offline_answer_does_not_quote_headings():
@@ -210,7 +211,8 @@ def test_offline_answer_does_not_quote_headings():
     @dataclass
     class Passage:
         text: str
+        position: int = 0
 
     answer = extractive_answer("espresso grind size", [Passage(
         "Espresso brewing notes\n\n# Espresso grind\n\nGrind size is the main espresso adjustment.")])
-    assert answer.splitlines()[2:] == ["- Grind size is the main espresso adjustment. [1]"]
+    assert answer.text.splitlines()[2:] == ["- Grind size is the main espresso adjustment. [1]"]

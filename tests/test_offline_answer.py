@@ -41,13 +41,20 @@ The server starts on port 8000 and opens the **chat page** at [the home page](ht
 @dataclass
 class Passage:
     text: str
+    position: int = 0  # the chunk's place in its document
 
 
 def quoted(question: str, *texts: str) -> list[str]:
-    """The answer's quoted lines, after the lead line and the blank line."""
-    answer = extractive_answer(question, [Passage(t) for t in texts])
+    """The answer's quoted lines ("- sentence [n]"), chosen by shared words alone."""
+    answer = extractive_answer(question, [Passage(t) for t in texts]).text
     assert answer.startswith(OFFLINE_PREFIX + "\n\n"), answer
-    return answer.splitlines()[2:]
+    return [line for line in answer.splitlines()[2:] if line.startswith("- ")]
+
+
+def lead(question: str, *texts: str) -> str:
+    """The line before the quotes that names the value asked for, or ""."""
+    line = extractive_answer(question, [Passage(t) for t in texts]).text.splitlines()[2]
+    return "" if line.startswith("- ") else line
 
 
 def test_code_block_lines_are_never_quoted():
@@ -75,10 +82,12 @@ def test_a_table_row_reads_as_its_first_cell_then_the_others():
     assert "CHUNK_SIZE: 800 — tokens per chunk" in sentences
     assert not any("|" in s or "---" in s or "variable" in s or s.startswith("DEBUG") for s in sentences)
     assert quoted("What is CHUNK_SIZE?", GUIDE) == ["- CHUNK_SIZE: 800 — tokens per chunk [1]"]
+    assert lead("What is CHUNK_SIZE?", GUIDE) == "CHUNK_SIZE is 800 [1]"
 
 
 def test_the_table_header_helps_find_a_row():
     assert quoted("What is the default number of passages?", GUIDE)[0] == "- RAG_TOP_K: 5 — passages per answer [1]"
+    assert lead("What is the default number of passages?", GUIDE) == "The default number of passages is 5 [1]"
 
 
 def test_a_table_without_outer_pipes_is_read_as_a_table():
@@ -206,8 +215,8 @@ def test_text_extracted_from_html_is_quoted_without_its_title_line():
 
 
 def test_nothing_that_matches_is_not_covered():
-    assert extractive_answer("quantum chromodynamics", [Passage(GUIDE)]) == NOT_COVERED
-    assert extractive_answer("anything", [Passage("```\ncode only here\n```")]) == NOT_COVERED
+    assert extractive_answer("quantum chromodynamics", [Passage(GUIDE)]).text == NOT_COVERED
+    assert extractive_answer("anything", [Passage("```\ncode only here\n```")]).text == NOT_COVERED
 
 
 @pytest.mark.usefixtures("fresh_index")
@@ -219,9 +228,10 @@ def test_chat_api_answers_from_a_markdown_document_in_plain_sentences(api, user,
     response = api.post(f"/api/sessions/{session.id}/chat", {"message": "What is CHUNK_SIZE?"}, format="json")
     assert response.status_code == 201, response.content
     answer = response.json()["assistant_message"]
-    line = next(ln for ln in answer["content"].splitlines() if "CHUNK_SIZE" in ln)
+    line = next(ln for ln in answer["content"].splitlines() if ln.startswith("- CHUNK_SIZE"))
     n = int(line.rsplit("[", 1)[1].rstrip("]"))
     assert line == f"- CHUNK_SIZE: 800 — tokens per chunk [{n}]"
-    assert {s["n"]: s["document_title"] for s in answer["sources"]}[n] == "Operations guide"
+    assert answer["content"].splitlines()[2] == f"CHUNK_SIZE is 800 [{n}]"  # the value asked for, named
+    assert [(s["n"], s["document_title"]) for s in answer["sources"]] == [(n, "Operations guide")]
     assert not any(syntax in answer["content"] for syntax in ("|", "```", "**", "](", "- - ", "#"))
 

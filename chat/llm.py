@@ -45,6 +45,7 @@ class ReplyStream(Protocol):
 
 class ChatBackend(Protocol):
     model: str
+    remote: bool  # answers come over the network, maybe for a minute (the turn gives its DB connection back)
 
     def complete(self, request: ChatRequest) -> Reply: ...
 
@@ -53,6 +54,7 @@ class ChatBackend(Protocol):
 
 class OfflineBackend:
     model = OFFLINE_MODEL
+    remote = False
 
     def complete(self, request: ChatRequest) -> Reply:
         return Reply(extractive_answer(request.question, request.hits), self.model)
@@ -72,6 +74,8 @@ class _WordStream:
 
 
 class OpenAIBackend:
+    remote = True
+
     def __init__(self, model: str):
         self.model = model
 

@@ -9,6 +9,7 @@ its path, or a paged list (a page past the end), 404. A view adds what only it c
 """
 
 from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiResponse
 
 ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
@@ -20,8 +21,9 @@ DESCRIPTIONS = {
     401: "No credentials, or an unknown token.",
     403: "A browser session without its CSRF token, or not allowed.",
     404: "No such object (or another user's), or a page past the end.",
-    409: "The same content already exists.",
+    409: "Conflicts with the current state (the same content exists, nothing to retry).",
     413: "The request body is too large.",
+    414: "The request line (URL) is too long.",
     415: "Unsupported media type.",
     422: "The content could not be read.",
     429: "Too many requests: see Retry-After.",
@@ -49,6 +51,29 @@ class AutoSchema(openapi.AutoSchema):
         codes = [401, 403, 429, 503]
         if self.method in ("POST", "PUT", "PATCH"):
             codes += [400, 413, 415]
-        if "{" in self.path or self._is_list_view():
+        paged = self._is_list_view() and getattr(self.view, "paginator", None) is not None
+        if paged:
+            codes.append(400)  # a page_size that is not a whole number from 1
+        if "{" in self.path or paged:
             codes.append(404)
         return codes
+
+    def _get_request_body(self, direction="request"):
+        """A body given as raw schemas (one per media type) is required when each of them requires fields."""
+        body = super()._get_request_body(direction)
+        schemas = [media["schema"] for media in (body or {}).get("content", {}).values()]
+        if schemas and all(schema.get("required") or schema.get("oneOf") for schema in schemas):
+            body["required"] = True
+        return body
+
+
+class StrictCharFieldSchema(OpenApiSerializerFieldExtension):
+    """A StrictCharField's schema says which text it accepts (its `pattern`): schemathesis holds us to it."""
+
+    target_class = "sessions_app.serializers.StrictCharField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["pattern"] = self.target.pattern
+        return schema

@@ -127,11 +127,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "ragchat.parsers.JSONParser",  # a body nested too deep is a 400, not a RecursionError
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
+    # JSON bodies only (uploads add multipart): a form-encoded "name=" would read as "no name given".
+    "DEFAULT_PARSER_CLASSES": ["ragchat.parsers.JSONParser"],  # nested too deep is a 400, not a RecursionError
     "DEFAULT_SCHEMA_CLASS": "ragchat.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "ragchat.pagination.Pages",
     "EXCEPTION_HANDLER": "ragchat.errors.api_exception_handler",
@@ -145,6 +142,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies get their own schemas: file uploads, text patterns
 }
 
 # --- Providers (DESIGN.md "Providers") ------------------------------------------------------------
@@ -166,6 +164,9 @@ CHUNK_SIZE = env.int("CHUNK_SIZE", default=800)  # tokens
 CHUNK_OVERLAP = env.int("CHUNK_OVERLAP", default=100)  # tokens
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=20 * 1024 * 1024)
 CHAT_MESSAGE_MAX_CHARS = 32_000
+# A search query travels in the URL: 500 characters, percent-encoded (up to 12 bytes each), still fit the
+# 8,190-byte request line the production server accepts (longer lines are 414).
+SEARCH_QUERY_MAX_CHARS = 500
 CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=3000)
 
 # Uploads larger than this are streamed to a temporary file rather than held in memory.

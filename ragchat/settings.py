@@ -80,6 +80,8 @@ if _db["ENGINE"] == "django.db.backends.mysql":
     _db["OPTIONS"] = {
         "charset": "utf8mb4",
         "init_command": "SET sql_mode='STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION'",
+        # A database host that stops answering makes requests fail (503) after this long, not hang.
+        "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5),
         **_db.get("OPTIONS", {}),
     }
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}

@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from ragchat import limits
-from tests.factories import PASSWORD, make_session, make_user
+from tests.factories import PASSWORD, make_session
 
 pytestmark = pytest.mark.django_db
 

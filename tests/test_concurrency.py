@@ -6,7 +6,6 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from django.db import connection
 from rest_framework.authtoken.models import Token
 

@@ -36,15 +36,16 @@ function request()
                    ["Content-Type"] = "application/json"}
   if kind == "trivial" then return wrk.format("GET", "/api/config", headers) end
   if kind == "sessions" then return wrk.format("GET", "/api/sessions", headers) end
-  if kind == "messages" then return wrk.format("GET", "/api/sessions/" .. sessions[n %% #sessions + 1] .. "/messages", headers) end
+  local session = sessions[n %% #sessions + 1]
+  if kind == "messages" then return wrk.format("GET", "/api/sessions/" .. session .. "/messages", headers) end
   local q = queries[n %% #queries + 1]:gsub(" ", "+")
   if kind == "chat" then
-    return wrk.format("POST", "/api/sessions/" .. sessions[n %% #sessions + 1] .. "/chat", headers,
+    return wrk.format("POST", "/api/sessions/" .. session .. "/chat", headers,
                       '{"message": "' .. queries[n %% #queries + 1] .. '?"}')
   end
   if kind == "mixed" and n %% 4 == 0 then
-    return wrk.format("POST", "/api/documents", headers,
-                      '{"title": "Upload", "content": "Upload ' .. tid .. '-' .. n .. ' about ' .. queries[n %% #queries + 1] .. '."}')
+    local text = "Upload " .. tid .. "-" .. n .. " about " .. queries[n %% #queries + 1] .. "."
+    return wrk.format("POST", "/api/documents", headers, '{"title": "Upload", "content": "' .. text .. '"}')
   end
   return wrk.format("GET", "/api/search?q=" .. q, headers)
 end
@@ -106,8 +107,7 @@ def main() -> None:
     if args.db == "both" or len(args.chunks) > 1:
         for db in (["sqlite", "mariadb"] if args.db == "both" else [args.db]):
             for chunks in args.chunks:
-                rest = [a for a in sys.argv[1:]]
-                subprocess.run([sys.executable, __file__, *strip(rest), "--db", db, "--chunks", str(chunks)])
+                subprocess.run([sys.executable, __file__, *strip(sys.argv[1:]), "--db", db, "--chunks", str(chunks)])
         return
     args.chunks = args.chunks[0]
     run(args)

@@ -6,7 +6,7 @@ HOST_PORT ?= 127.0.0.1:8000
 SQLITE_URL := sqlite:///$(CURDIR)/db.sqlite3
 MARIADB_URL ?= mysql://root@127.0.0.1:3306/ragchat
 
-.PHONY: run setup dev test test-sqlite test-mysql lint bench clean
+.PHONY: run setup serve secret-key dev test test-sqlite test-mysql lint bench clean
 
 $(BIN)/.runtime: requirements.txt requirements-model.txt
 	scripts/system-deps.sh
@@ -21,13 +21,22 @@ $(BIN)/.dev: $(BIN)/.runtime requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
-setup: $(BIN)/.runtime
+# A random SECRET_KEY for this install, made once and kept in .env (gitignored, readable by its owner only).
+secret-key:
+	@grep -qs '^SECRET_KEY=' .env || { umask 077; echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" >> .env; echo "Wrote a random SECRET_KEY to .env"; }
+
+setup: $(BIN)/.runtime secret-key
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py createadmin
 	$(BIN)/python manage.py ingest samples/
 
 run: setup
 	$(BIN)/python manage.py runserver $(HOST_PORT)
+
+# Production: gunicorn (ragchat/gunicorn_conf.py) and its companion processes; README "Production".
+serve: $(BIN)/.runtime
+	scripts/serve.sh
 
 dev: $(BIN)/.dev
 
@@ -44,7 +53,7 @@ test-mysql: dev
 lint: dev
 	$(BIN)/ruff check .
 
-bench: dev
+bench: dev secret-key
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/retrieval_quality.py

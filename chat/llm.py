@@ -53,6 +53,7 @@ class ReplyStream(Protocol):
 
 class ChatBackend(Protocol):
     model: str
+    remote: bool  # answers come over the network, maybe for a minute (the turn gives its DB connection back)
 
     def complete(self, request: ChatRequest) -> Reply: ...
 
@@ -61,6 +62,7 @@ class ChatBackend(Protocol):
 
 class OfflineBackend:
     model = OFFLINE_MODEL
+    remote = False
 
     def complete(self, request: ChatRequest) -> Reply:
         similarity = _sentence_similarity if local_model_installed() else None
@@ -110,6 +112,8 @@ class _WordStream:
 
 
 class OpenAIBackend:
+    remote = True
+
     def __init__(self, model: str):
         self.model = model
 

@@ -29,8 +29,21 @@ class ChatTurnSerializer(serializers.Serializer):
         return attrs
 
 
+def chat_turn_schema() -> dict:
+    """The OpenAPI request body of a turn: a message, or retry: true, never both (as validate() says)."""
+    message = {"type": "string", "maxLength": settings.CHAT_MESSAGE_MAX_CHARS,
+               "pattern": ChatTurnSerializer().fields["message"].pattern}
+    stream = {"type": "boolean", "default": False}
+    return {"oneOf": [
+        {"type": "object", "required": ["message"],
+         "properties": {"message": message, "stream": stream, "retry": {"type": "boolean", "enum": [False]}}},
+        {"type": "object", "required": ["retry"], "not": {"required": ["message"]},
+         "properties": {"retry": {"type": "boolean", "enum": [True]}, "stream": stream}},
+    ]}
+
+
 class SearchQuerySerializer(serializers.Serializer):
-    q = serializers.CharField(trim_whitespace=True, allow_blank=False, max_length=settings.CHAT_MESSAGE_MAX_CHARS)
+    q = StrictCharField(trim_whitespace=True, allow_blank=False, max_length=settings.SEARCH_QUERY_MAX_CHARS)
     k = serializers.IntegerField(required=False, min_value=1, max_value=50, default=settings.RAG_TOP_K)
 
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from chat.llm import ChatRequest, get_backend
 from chat.prompts import build_rag_messages, retrieval_query
 from knowledge import index
+from ragchat.db import release_connection
 from ragchat.openai_client import ProviderError
 from sessions_app.models import DEFAULT_SESSION_NAME, ChatSession, Message
 
@@ -63,8 +64,9 @@ def start_turn(*, session: ChatSession, text: str | None) -> Turn:
 
 
 def answer(turn: Turn) -> Message:
+    backend = _backend()
     try:
-        reply = get_backend().complete(turn.request)
+        reply = backend.complete(turn.request)
     except ProviderError as exc:
         raise TurnFailed(turn.user_message, _save_answer(turn, "", error=str(exc))) from exc
     return _save_answer(turn, reply.text, model=reply.model, usage=reply.usage, used=reply.used)
@@ -72,7 +74,7 @@ def answer(turn: Turn) -> Message:
 
 def answer_stream(turn: Turn) -> Iterator[tuple[str, object]]:
     """("token", "text") per delta, then ("done", Message) or ("error", failed Message)."""
-    stream = get_backend().stream(turn.request)
+    stream = _backend().stream(turn.request)
     parts: list[str] = []
     try:
         for delta in stream:
@@ -92,6 +94,15 @@ def answer_stream(turn: Turn) -> Iterator[tuple[str, object]]:
 
 
 # --- steps ----------------------------------------------------------------------------------------
+def _backend():
+    """The chat backend; one that answers over the network may take a minute, and 200 such turns must not
+    hold 200 database connections meanwhile: the connection is given back, and reopened to save the answer."""
+    backend = get_backend()
+    if backend.remote:
+        release_connection()
+    return backend
+
+
 def _save_question(session: ChatSession, text: str) -> Message:
     question = Message.objects.create(session=session, role=Message.Role.USER, content=text)
     if session.name == DEFAULT_SESSION_NAME:

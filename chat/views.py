@@ -10,10 +10,9 @@ from contextlib import closing
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.decorators import api_view
-from rest_framework.exceptions import ValidationError
+from rest_framework.decorators import api_view, throttle_classes
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,21 +26,37 @@ from chat.serializers import (
     ConfigSerializer,
     SearchHitSerializer,
     SearchQuerySerializer,
+    chat_turn_schema,
 )
 from knowledge import index
 from knowledge.embeddings import get_embedder
+from ragchat.schema import errors
+from ragchat.throttles import rate
 from sessions_app.models import ChatSession
 from sessions_app.serializers import MessageSerializer
+
+SSE = ("Server-sent events: `event: token` with data {delta} per piece of the answer, then `event: done` "
+       "{user_message, assistant_message} or `event: error` {detail, user_message, assistant_message}.")
+
+
+SSE_EVENT = {"type": "object", "required": ["event", "data"],
+             "properties": {"event": {"type": "string", "enum": ["token", "done", "error"]},
+                            "data": {"type": "string", "contentMediaType": "application/json"}}}
 
 
 class ChatView(APIView):
     """POST /api/sessions/{id}/chat — answer a message (or retry the last one) from the knowledge base."""
 
+    throttle_classes = [rate("chat")]
+
     def perform_content_negotiation(self, request, force=False):
         # Errors are JSON even when the client asked for text/event-stream; the stream itself is SSE.
         return JSONRenderer(), JSONRenderer.media_type
 
-    @extend_schema(request=ChatTurnSerializer, responses={201: ChatReplySerializer, 502: ChatFailureSerializer},
+    @extend_schema(request={"application/json": chat_turn_schema()},
+                   responses={201: ChatReplySerializer, 502: ChatFailureSerializer,
+                              (200, "text/event-stream"): OpenApiResponse(SSE_EVENT, description=SSE),
+                              **errors(404, 409)},
                    description="With `stream: true` or `Accept: text/event-stream` the answer is server-sent "
                                "events: `token` {delta} ..., then `done` {user_message, assistant_message} "
                                "or `error` {detail, user_message, assistant_message}.")
@@ -55,8 +70,8 @@ class ChatView(APIView):
             if data["stream"] or "text/event-stream" in request.headers.get("Accept", ""):
                 return _event_stream(turn)
             assistant = services.answer(turn)
-        except services.NothingToRetry as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
+        except services.NothingToRetry as exc:  # a well-formed request the session's state refuses
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         except services.TurnFailed as failed:
             body = {"detail": failed.assistant_message.error, **_pair(failed.user_message, failed.assistant_message)}
             return Response(body, status=status.HTTP_502_BAD_GATEWAY)
@@ -94,9 +109,10 @@ def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-@extend_schema(parameters=[OpenApiParameter("q", str, required=True), OpenApiParameter("k", int)],
-               responses=SearchHitSerializer(many=True))
+@extend_schema(parameters=[SearchQuerySerializer],
+               responses={200: SearchHitSerializer(many=True), **errors(400, 414, 502)})
 @api_view(["GET"])
+@throttle_classes([rate("search")])
 def search(request):
     """GET /api/search?q=...&k=5 — the knowledge base's chunks that best match q, best first."""
     query = SearchQuerySerializer(data=request.query_params)

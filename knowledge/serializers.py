@@ -1,11 +1,18 @@
 from rest_framework import serializers
 
 from knowledge.models import Chunk, Document
-from sessions_app.serializers import validate_display_name
+from sessions_app.serializers import (
+    BIDI_CONTROLS,
+    CONTROL,
+    WHITESPACE,
+    StrictCharField,
+    text_pattern,
+    validate_display_name,
+)
 
 
 class DocumentSerializer(serializers.ModelSerializer):
-    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     can_delete = serializers.SerializerMethodField()
 
     class Meta:
@@ -27,14 +34,28 @@ class DocumentUploadSerializer(serializers.Serializer):
     """Either a multipart `file` (+ optional title) or JSON {title, content}."""
 
     file = serializers.FileField(required=False, allow_empty_file=True, use_url=False)
-    title = serializers.CharField(max_length=300, required=False, allow_blank=True, trim_whitespace=True,
-                                  validators=[validate_display_name])
-    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    title = StrictCharField(max_length=300, required=False, allow_blank=True, trim_whitespace=True,
+                            refused=CONTROL + BIDI_CONTROLS, validators=[validate_display_name])
+    content = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
 
     def validate(self, attrs):
         if ("file" in attrs) == ("content" in attrs):
             raise serializers.ValidationError("Send either a file (multipart `file`) or JSON `content`, not both.")
         return attrs
+
+
+def upload_schema() -> dict:
+    """The OpenAPI request bodies of an upload: a multipart file, or JSON text (with visible characters)."""
+    fields = DocumentUploadSerializer().fields
+    title = {"type": "string", "maxLength": 300, "pattern": fields["title"].pattern}
+    # Ingest drops control characters before it looks for text (extraction.clean_text).
+    content = {"type": "string", "pattern": text_pattern(blank=WHITESPACE + CONTROL)}
+    file = {"type": "string", "format": "binary", "minLength": 1}
+    return {
+        "multipart/form-data": {"type": "object", "required": ["file"], "properties": {"file": file, "title": title}},
+        "application/json": {"type": "object", "required": ["content"],
+                             "properties": {"content": content, "title": title}},
+    }
 
 
 class ChunkSerializer(serializers.ModelSerializer):

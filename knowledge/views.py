@@ -3,12 +3,21 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from knowledge import services
 from knowledge.models import Document
-from knowledge.serializers import ChunkSerializer, DocumentSerializer, DocumentUploadSerializer, can_delete
+from knowledge.serializers import (
+    ChunkSerializer,
+    DocumentSerializer,
+    DocumentUploadSerializer,
+    can_delete,
+    upload_schema,
+)
+from ragchat.parsers import JSONParser
+from ragchat.schema import errors
+from ragchat.throttles import rate
 
 # Room for the multipart envelope and a title around a file of DOCUMENT_MAX_BYTES.
 _MULTIPART_SLACK = 64 * 1024
@@ -23,12 +32,15 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     """The shared knowledge base: every signed-in user sees every document; the uploader or staff may delete."""
 
     serializer_class = DocumentSerializer
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, JSONParser]
 
     def get_queryset(self):
         return Document.objects.select_related("uploaded_by").defer("text", "page_starts")
 
-    @extend_schema(request=DocumentUploadSerializer, responses={201: DocumentSerializer})
+    def get_throttles(self):
+        return [rate("uploads")()] if self.action == "create" else []
+
+    @extend_schema(request=upload_schema(), responses={201: DocumentSerializer, **errors(409, 422, 502)})
     def create(self, request):
         # Refuse an oversized body from its Content-Length, before reading or parsing any of it.
         try:

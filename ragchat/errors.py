@@ -1,14 +1,23 @@
-"""Errors under /api are JSON in DRF's shape, {"detail": ...}: never an HTML page or a stack trace."""
+"""Errors under /api are JSON in DRF's shape, {"detail": ...}: never an HTML page or a stack trace.
+
+A database that cannot be reached is 503 everywhere (JSON under /api, a short page elsewhere), and a model
+service that fails outside a chat turn (a search's query embedding) is 502.
+"""
 
 import logging
+import sys
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
-from django.views.defaults import page_not_found, server_error
+from django.http import HttpResponse, JsonResponse
+from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
 from rest_framework.views import exception_handler
 
+from ragchat.db import is_unavailable
+from ragchat.openai_client import ProviderError
+
 log = logging.getLogger(__name__)
+DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
 
 
 def api_exception_handler(exc, context):
@@ -16,6 +25,11 @@ def api_exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         megabytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1024 / 1024
         return JsonResponse({"detail": f"The request is larger than {megabytes:.3g} MB."}, status=413)
+    if is_unavailable(exc):
+        log.warning("Database unavailable: %s", exc)
+        return JsonResponse({"detail": DATABASE_UNAVAILABLE}, status=503, headers={"Retry-After": "5"})
+    if isinstance(exc, ProviderError):
+        return JsonResponse({"detail": str(exc)}, status=502)
     response = exception_handler(exc, context)
     if response is None:
         log.exception("Unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
@@ -27,6 +41,19 @@ def _is_api(request) -> bool:
     return request.path.startswith("/api/") or request.path == "/api"
 
 
+def bad_request_error(request, exception=None):
+    """400 outside DRF (a Host header not in ALLOWED_HOSTS, a malformed multipart body)."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return bad_request(request, exception)
+
+
+def forbidden(request, exception=None):
+    if _is_api(request):
+        return JsonResponse({"detail": "Forbidden."}, status=403)
+    return permission_denied(request, exception)
+
+
 def not_found(request, exception=None):
     if _is_api(request):
         return JsonResponse({"detail": "Not found."}, status=404)
@@ -34,6 +61,12 @@ def not_found(request, exception=None):
 
 
 def internal_error(request):
+    # Django calls this while handling the exception (in any middleware or view), so it is still at hand.
+    if is_unavailable(sys.exc_info()[1]):
+        if _is_api(request) or request.path == "/healthz":
+            return JsonResponse({"detail": DATABASE_UNAVAILABLE}, status=503, headers={"Retry-After": "5"})
+        return HttpResponse(f"<!doctype html><title>Unavailable</title><p>{DATABASE_UNAVAILABLE}</p>", status=503,
+                            headers={"Retry-After": "5"})
     if _is_api(request):
         return JsonResponse({"detail": "Internal server error."}, status=500)
     return server_error(request)

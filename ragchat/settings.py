@@ -10,15 +10,16 @@ from pathlib import Path
 
 import environ
 
+from ragchat.secrets import secret_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-set-SECRET_KEY-in-production")
+SECRET_KEY = secret_key(env("SECRET_KEY", default=""), debug=DEBUG)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "ragchat",
     "sessions_app",
     "knowledge",
@@ -46,6 +48,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "ragchat.urls"
@@ -77,12 +80,17 @@ if _db["ENGINE"] == "django.db.backends.mysql":
     _db["OPTIONS"] = {
         "charset": "utf8mb4",
         "init_command": "SET sql_mode='STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION'",
+        # A database host that stops answering makes requests fail (503) after this long, not hang.
+        "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5),
         **_db.get("OPTIONS", {}),
     }
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while `manage.py ingest` writes from another process.
-    _db["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE",
+    # synchronous=NORMAL: in WAL mode a commit no longer waits for fsync (SQLite's advice for WAL; no corruption,
+    # only the last commits can be lost on power loss). Every rate-limited request writes a counter (issue 8).
+    _db["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                      "transaction_mode": "IMMEDIATE",
                       "timeout": 20, **_db.get("OPTIONS", {})}
     # A file, not :memory:, so tests can run `manage.py` in a second process against the test database;
     # per process, so parallel runs do not collide.
@@ -119,17 +127,14 @@ API_MAX_PAGE_SIZE = 200  # the most a client may ask for with ?page_size=
 REST_FRAMEWORK = {
     # Token first: an unauthenticated call then gets 401 with `WWW-Authenticate: Token`, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "ragchat.throttles.LimitedTokenAuthentication",  # failed tokens are counted per client address
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON bodies only (uploads add multipart): a form-encoded "name=" would read as "no name given".
+    "DEFAULT_PARSER_CLASSES": ["ragchat.parsers.JSONParser"],  # nested too deep is a 400, not a RecursionError
+    "DEFAULT_SCHEMA_CLASS": "ragchat.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "ragchat.pagination.Pages",
     "EXCEPTION_HANDLER": "ragchat.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -142,6 +147,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies get their own schemas: file uploads, text patterns
 }
 
 # --- Providers (DESIGN.md "Providers") ------------------------------------------------------------
@@ -165,6 +171,9 @@ CHUNK_SIZE = env.int("CHUNK_SIZE", default=800)  # tokens
 CHUNK_OVERLAP = env.int("CHUNK_OVERLAP", default=100)  # tokens
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=20 * 1024 * 1024)
 CHAT_MESSAGE_MAX_CHARS = 32_000
+# A search query travels in the URL: 500 characters, percent-encoded (up to 12 bytes each), still fit the
+# 8,190-byte request line the production server accepts (longer lines are 414).
+SEARCH_QUERY_MAX_CHARS = 500
 CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=3000)
 
 # --- Local embedding model (issue 10: knowledge/embeddings.py) -------------------------------------
@@ -182,3 +191,70 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Production: transport, content security, limits, shared cache (issue 8) ---------------------------
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https (the proxy must set
+# that header itself, overwriting any the client sent). README "Production" lists the whole environment.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(env.list("SECURE_PROXY_SSL_HEADER", default=[])) or None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=14 * 24 * 3600)
+X_FRAME_OPTIONS = "DENY"
+
+# One policy for every page: scripts, styles and everything else only from this origin, never inline.
+# Swagger UI (/api/docs) draws its icons from data: URIs, hence img-src data:.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# The client address for per-address limits is REMOTE_ADDR, unless the app runs behind this many reverse
+# proxies that each append to X-Forwarded-For: then the address the nearest trusted proxy saw. With 0, a
+# forged X-Forwarded-For changes nothing.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
+
+# Sign-in: failures per account and per client address within LOGIN_LOCKOUT_SECONDS; past either limit,
+# sign-in is refused (429) until the window ends, even with the right password.
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
+# API tokens: an address that sent this many unknown tokens within TOKEN_LOCKOUT_SECONDS gets 429.
+TOKEN_FAILURES_PER_ADDRESS = env.int("TOKEN_FAILURES_PER_ADDRESS", default=20)
+TOKEN_LOCKOUT_SECONDS = env.int("TOKEN_LOCKOUT_SECONDS", default=60)
+# Per-user API rates ("N/second|minute|hour|day"): what a signed-in user may spend on the costly endpoints.
+API_RATES = {
+    "chat": env("THROTTLE_CHAT", default="20/minute"),
+    "uploads": env("THROTTLE_UPLOADS", default="60/minute"),
+    "search": env("THROTTLE_SEARCH", default="120/minute"),
+}
+
+# The counters above must be shared by every worker process: the database (default) or Redis.
+# REDIS_URL=redis://host:6379/0, or any CACHE_URL django-environ understands (dbcache://table, redis://...).
+CACHE_TABLE = "ragchat_cache"
+if env("REDIS_URL", default=""):
+    _cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
+elif env("CACHE_URL", default=""):
+    _cache = env.cache_url("CACHE_URL")
+else:
+    _cache = {"BACKEND": "ragchat.cache.DatabaseCache", "LOCATION": CACHE_TABLE}
+if _cache["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    _cache["BACKEND"] = "ragchat.cache.DatabaseCache"  # the same table, with an atomic incr()
+_cache["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default="ragchat")
+CACHES = {"default": _cache}

@@ -168,12 +168,12 @@ def test_retry_answers_an_unanswered_question(api, user, knowledge):
 
 
 @pytest.mark.parametrize("history", [[], [("user", "complete"), ("assistant", "complete")]])
-def test_retry_with_nothing_to_retry_is_400(api, user, history):
+def test_retry_with_nothing_to_retry_is_409(api, user, history):
     session = make_session(user)
     for role, status in history:
         make_message(session, "text", role=role, status=status)
     response = chat(api, session, {"retry": True})
-    assert response.status_code == 400 and "retry" in response.json()["detail"]
+    assert response.status_code == 409 and "retry" in response.json()["detail"]
     assert session.messages.count() == len(history)
 
 

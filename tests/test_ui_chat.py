@@ -180,7 +180,10 @@ HELD_STREAM = """() => {
     const realFetch = window.fetch;
     window.fetch = (url, init) => {
         if (!String(url).endsWith("/chat")) return realFetch(url, init);
-        const body = new ReadableStream({ start(controller) { window.heldStream = controller; } });
+        const body = new ReadableStream({ start(controller) {
+            window.heldStream = controller;
+            document.documentElement.dataset.held = "true";
+        } });
         return Promise.resolve(new Response(body, {headers: {"Content-Type": "text/event-stream"}}));
     };
     window.sendEvent = (event, data) => window.heldStream.enqueue(
@@ -192,7 +195,7 @@ def test_the_answer_is_drawn_token_by_token_while_send_is_disabled(signed_in_pag
     page = open_app(signed_in_page)
     page.evaluate(HELD_STREAM)
     ask(page, "How much leave?")
-    page.wait_for_function("window.heldStream !== undefined")
+    page.wait_for_selector("html[data-held]")  # (not wait_for_function: its string would break the page's CSP)
     body = page.locator(".message-assistant .message-body")
     expect(page.locator(".message-assistant.streaming")).to_be_visible()
     expect(page.locator("#send")).to_be_disabled()

@@ -1,0 +1,52 @@
+"""Uploads beside searches and chats, all at once, through a real multi-threaded server (the production one):
+no "database is locked", no 500, on SQLite (the embedded default) and on MariaDB."""
+
+import json
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import connection
+from rest_framework.authtoken.models import Token
+
+from knowledge.models import Document
+from sessions_app.models import Message
+from tests.factories import make_document, make_session, make_user
+from tests.production_server import ProductionServer, database_url
+
+EACH = 16  # uploads, searches and chats
+
+
+def call(url, token, method="GET", body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={
+        "Authorization": f"Token {token}", "Content-Type": "application/json", "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_uploads_searches_and_chats_at_once_never_fail(transactional_db):
+    user = make_user("busy")
+    token = Token.objects.create(user=user).key
+    make_document("Volcanoes erupt when magma rises. Glaciers carve valleys over centuries.", user=user)
+    sessions = [str(make_session(user, f"s{n}").id) for n in range(EACH)]
+    env = {**{f"THROTTLE_{s}": "10000/minute" for s in ("CHAT", "UPLOADS", "SEARCH")}, "LOG_LEVEL": "ERROR"}
+    with ProductionServer(database_url(connection.settings_dict), env=env, workers=2, threads=32) as server:
+        base = server.url + "/api"
+        text = " ".join(f"Paragraph {{n}} about topic {w} with enough words to chunk." for w in range(400))
+        jobs = ([("POST", f"{base}/documents", {"title": f"Doc {n}", "content": text.format(n=n)}) for n in range(EACH)]
+                + [("GET", f"{base}/search?q=volcano+magma+{n}", None) for n in range(EACH)]
+                + [("POST", f"{base}/sessions/{s}/chat", {"message": "What do glaciers do?"}) for s in sessions])
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            results = list(pool.map(lambda job: call(job[1], token, job[0], job[2]), jobs))
+        log = server.output()
+
+    statuses = [status for status, _ in results]
+    assert all(status < 500 for status in statuses), [r for r in results if r[0] >= 500][:3]
+    assert statuses.count(201) == 2 * EACH and statuses.count(200) == EACH, statuses
+    assert "database is locked" not in log
+    assert Document.objects.count() == EACH + 1
+    assert Message.objects.filter(role=Message.Role.ASSISTANT, status="complete").count() == EACH

@@ -23,10 +23,11 @@ $(BIN)/.dev: $(BIN)/.runtime requirements-dev.txt
 setup: $(BIN)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py createadmin
-	$(BIN)/python manage.py ingest samples/
+	$(BIN)/python manage.py ingest samples/ --inline
 
+# The web server and a worker (ragchat/supervisor.py): Ctrl-C stops both.
 run: setup
-	$(BIN)/python manage.py runserver $(HOST_PORT)
+	$(BIN)/python -m ragchat.supervisor "$(BIN)/python manage.py runserver $(HOST_PORT)" "$(BIN)/python manage.py worker"
 
 dev: $(BIN)/.dev
 

@@ -33,10 +33,10 @@ def mixed_folder(tmp_path):
     return tmp_path
 
 
-def run(*args) -> tuple[str, str, CommandError | None]:
+def run(*args, inline: bool = True) -> tuple[str, str, CommandError | None]:
     out, err = StringIO(), StringIO()
     try:
-        call_command("ingest", *args, stdout=out, stderr=err)
+        call_command("ingest", *args, *(["--inline"] if inline else []), stdout=out, stderr=err)
     except CommandError as exc:
         return out.getvalue(), err.getvalue(), exc
     return out.getvalue(), err.getvalue(), None
@@ -131,11 +131,11 @@ def test_manage_py_exit_status(mixed_folder, tmp_path_factory):
     good = tmp_path_factory.mktemp("good")
     (good / "ok.txt").write_text("A good file for the exit status test.")
     env = {**os.environ, "DATABASE_URL": _child_database_url(), "EMBEDDING_BACKEND": "local"}
-    ok = subprocess.run([sys.executable, "manage.py", "ingest", str(good)], cwd=ROOT, env=env,
+    ok = subprocess.run([sys.executable, "manage.py", "ingest", "--inline", str(good)], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert "Ingested 1, duplicates skipped 0, failed 0." in ok.stdout
-    bad = subprocess.run([sys.executable, "manage.py", "ingest", str(mixed_folder)], cwd=ROOT, env=env,
+    bad = subprocess.run([sys.executable, "manage.py", "ingest", "--inline", str(mixed_folder)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0
     assert "failed 2." in bad.stdout and "Traceback" not in bad.stderr and "2 file(s) failed" in bad.stderr

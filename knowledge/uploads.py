@@ -9,12 +9,15 @@ them, so that it can be retried.
 from knowledge.models import Document, UploadPart
 
 PART_BYTES = 1024 * 1024
+# Parts per INSERT: escaped, a part can double in size, and a statement must stay under max_allowed_packet.
+PARTS_PER_INSERT = 4
 
 
 def store_upload(document: Document, data: bytes) -> None:
     UploadPart.objects.bulk_create(
         [UploadPart(document=document, position=n, data=data[start:start + PART_BYTES])
          for n, start in enumerate(range(0, len(data), PART_BYTES))],
+        batch_size=PARTS_PER_INSERT,
     )
 
 

@@ -49,7 +49,8 @@ class _Command:
                 pass
 
 
-def supervise(commands: list[list[str]], *, grace: float = 15.0, restart: bool = True) -> int:
+def supervise(commands: list[list[str]], *, grace: float = 15.0, restart: bool = True,
+              min_uptime: float = EARLY_EXIT_SECONDS) -> int:
     """Run `commands` until SIGINT/SIGTERM (-> 0) or until one fails early (-> its exit status)."""
     stopping: list[int] = []
 
@@ -69,9 +70,9 @@ def supervise(commands: list[list[str]], *, grace: float = 15.0, restart: bool =
                 if code is None or stopping:
                     continue
                 name = shlex.join(child.argv)
-                if not restart or time.monotonic() - child.started < EARLY_EXIT_SECONDS:
+                if not restart or time.monotonic() - child.started < min_uptime:
                     print(f"supervisor: `{name}` exited with status {code}; stopping everything.", file=sys.stderr)
-                    status = code or 1
+                    status = code if code > 0 else 128 - code if code < 0 else 1  # killed by a signal: 128+n
                     stopping.append(0)
                     break
                 print(f"supervisor: `{name}` exited with status {code}; starting it again.", file=sys.stderr)
@@ -98,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("commands", nargs="+", metavar="COMMAND", help="A command line, quoted as one argument.")
     parser.add_argument("--grace", type=float, default=15.0,
                         help="Seconds to wait for the commands to stop before killing them (default 15).")
+    parser.add_argument("--min-uptime", type=float, default=EARLY_EXIT_SECONDS,
+                        help="A command that exits sooner than this stops everything; later, it is restarted "
+                             f"(default {EARLY_EXIT_SECONDS:g} s).")
     args = parser.parse_args(argv)
-    return supervise([shlex.split(command) for command in args.commands], grace=args.grace)
+    return supervise([shlex.split(command) for command in args.commands], grace=args.grace,
+                     min_uptime=args.min_uptime)
 
 
 if __name__ == "__main__":

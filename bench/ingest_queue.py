@@ -207,8 +207,9 @@ def load(token: str, stop: threading.Event) -> dict[str, list[float]]:
     def client_loop(n: int):
         client = Client(token)
         _, session = client.call("POST", "/api/sessions", json.dumps({"name": f"bench {n}"}).encode())
+        query = questions[n].replace(" ", "+")
         while not stop.is_set():
-            for kind, call in (("search", lambda: client.call("GET", f"/api/search?q={questions[n].replace(' ', '+')}")),
+            for kind, call in (("search", lambda: client.call("GET", f"/api/search?q={query}")),
                                ("chat", lambda: client.call("POST", f"/api/sessions/{session['id']}/chat",
                                                             json.dumps({"message": questions[n]}).encode()))):
                 started = time.monotonic()
@@ -257,9 +258,9 @@ def web_during_ingestion(client: Client, token: str, quick: bool) -> None:
     stop.set()
     runner.join()
     megabytes = sum(len(d) for _, d in files) / 1024 / 1024
-    report(f"8 PDFs ingesting ", result["busy"])
-    print(f"  (8 PDFs, {megabytes:.1f} MB, {sum(Document.objects.filter(pk__in=ids).values_list('page_count', flat=True))}"
-          f" pages, ingested in {time.monotonic() - started:.1f} s meanwhile)")
+    report("8 PDFs ingesting ", result["busy"])
+    pages = sum(Document.objects.filter(pk__in=ids).values_list("page_count", flat=True))
+    print(f"  (8 PDFs, {megabytes:.1f} MB, {pages} pages, ingested in {time.monotonic() - started:.1f} s meanwhile)")
 
 
 def run(db: str, quick: bool) -> None:

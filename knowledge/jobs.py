@@ -79,7 +79,7 @@ def recover_stalled() -> int:
             reason = (f"Processing stopped {document.attempts} times before it finished (the worker was stopped "
                       f"or ran out of memory); it was not tried again.")
             if mine.update(status=Document.Status.FAILED, stage="", job_token="", error=reason,
-                           updated_at=timezone.now()):
+                           error_kind="ExtractionFailed", updated_at=timezone.now()):
                 document.chunks.all().delete()
                 handled += 1
                 log.warning("Document %s failed: %s", document.pk, reason)

@@ -50,7 +50,7 @@ class Lease:
         claimed = Document.objects.filter(pk=document_id, status=Document.Status.PENDING).update(
             status=Document.Status.PROCESSING, stage=Document.Stage.READING, job_token=token,
             attempts=F("attempts") + 1, heartbeat_at=timezone.now(), pages_read=0, page_count=0, chunks_embedded=0,
-            error="")
+            error="", error_kind="")
         return cls(document_id, token) if claimed else None
 
     def documents(self):

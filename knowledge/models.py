@@ -26,6 +26,8 @@ class Document(models.Model):
     sha256 = models.CharField(max_length=64, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     error = models.TextField(blank=True)
+    # What kind of failure `error` describes, for programs: the name of its IngestError class (knowledge/errors.py).
+    error_kind = models.CharField(max_length=40, blank=True)
     chunk_count = models.PositiveIntegerField(default=0)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents"

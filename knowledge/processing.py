@@ -49,14 +49,14 @@ def document_process(*, document_id: int, background: bool = False, raise_failur
             _give_back(lease)
         return None
     except IngestError as exc:
-        document = _fail(lease, str(exc))
+        document = _fail(lease, str(exc), type(exc).__name__)
         if raise_failure:
             exc.document = document
             raise
         return document
     except Exception as exc:
         log.exception("Processing document %s failed", document_id)
-        document = _fail(lease, UNEXPECTED)
+        document = _fail(lease, UNEXPECTED, IngestError.__name__)
         if raise_failure:
             error = IngestError(UNEXPECTED)
             error.document = document
@@ -116,7 +116,7 @@ def _finish(lease: Lease, chunk_count: int) -> None:
             Document.objects.filter(pk=document.replaces_id).delete()
         document.status = Document.Status.READY
         document.stage = ""
-        document.error = ""
+        document.error = document.error_kind = ""
         document.job_token = ""
         document.replaces = None
         document.chunk_count = document.chunks_embedded = chunk_count
@@ -125,7 +125,7 @@ def _finish(lease: Lease, chunk_count: int) -> None:
     log.info("Document %s (%s) is ready: %d chunks", document.pk, document.title, chunk_count)
 
 
-def _fail(lease: Lease, reason: str) -> Document | None:
+def _fail(lease: Lease, reason: str, kind: str) -> Document | None:
     """Record why; the chunks written so far go (they were never searchable). The file stays, for a retry."""
     try:
         with lease.locked() as document:
@@ -133,6 +133,7 @@ def _fail(lease: Lease, reason: str) -> Document | None:
             document.status = Document.Status.FAILED
             document.stage = ""
             document.error = reason
+            document.error_kind = kind
             document.job_token = ""
             document.chunk_count = document.chunks_embedded = 0
             document.save()

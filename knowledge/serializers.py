@@ -7,7 +7,8 @@ from sessions_app.serializers import validate_display_name
 class DocumentSerializer(serializers.ModelSerializer):
     """A document and how far its job got: `stage` (queued, reading, ocr, embedding, saving; blank when ready or
     failed), pages read of `page_count` (of the stage: reading, or OCR of the pages without text), chunks
-    embedded of `chunk_count`; `error` says why a failed one failed."""
+    embedded of `chunk_count`; `error` says why a failed one failed, `error_kind` what kind of failure it was
+    (EmptyDocument, UnsupportedType, ExtractionFailed, EmbeddingFailed or IngestError)."""
 
     uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     can_delete = serializers.SerializerMethodField()
@@ -16,8 +17,8 @@ class DocumentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Document
         fields = ["id", "title", "filename", "content_type", "size", "sha256", "status", "stage", "pages_read",
-                  "page_count", "chunks_embedded", "chunk_count", "attempts", "error", "uploaded_by", "created_at",
-                  "updated_at", "can_delete", "can_retry"]
+                  "page_count", "chunks_embedded", "chunk_count", "attempts", "error", "error_kind", "uploaded_by",
+                  "created_at", "updated_at", "can_delete", "can_retry"]
         read_only_fields = fields
 
     def get_can_delete(self, document: Document) -> bool:

@@ -12,6 +12,7 @@ its chunks are written: no reader sees a half-ingested document.
 
 import hashlib
 import logging
+import time
 
 import numpy as np
 from django.conf import settings
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 # Chunks embedded per call: bounds memory for big documents (the OpenAI client batches again by
 # OPENAI_EMBEDDING_BATCH inside each call), and a job reports progress and checks for cancelling between calls.
 EMBED_BATCH = 256
+WAIT_POLL_SECONDS = 0.25
 TITLE_MAX = Document._meta.get_field("title").max_length
 
 
@@ -124,7 +126,7 @@ def document_retry(*, document: Document, enqueue: bool = True) -> Document:
         raise NotRetryable("Neither the file nor its text is kept any more: upload the file again.")
     with transaction.atomic():
         Document.objects.filter(pk=document.pk, status=Document.Status.FAILED).update(
-            status=Document.Status.PENDING, stage=Document.Stage.QUEUED, error="", attempts=0,
+            status=Document.Status.PENDING, stage=Document.Stage.QUEUED, error="", error_kind="", attempts=0,
             heartbeat_at=timezone.now(), updated_at=timezone.now())
         if enqueue:
             jobs.enqueue_processing(document)
@@ -154,8 +156,25 @@ def document_reembed(*, document: Document) -> Document:
         document.chunks_embedded = len(chunks)
         document.status = Document.Status.READY
         document.stage = ""
-        document.error = ""
+        document.error = document.error_kind = ""
         document.save()  # a real save bumps updated_at, which the search index syncs on
+    return document
+
+
+def document_wait(*, document: Document, timeout: float) -> Document:
+    """Wait (polling) until a queued document's job ends: the ready Document, or the IngestError of its failure
+    (of the kind recorded, with the failed document as `error.document`). After `timeout`, as it is then."""
+    deadline = time.monotonic() + timeout
+    while document.status in (Document.Status.PENDING, Document.Status.PROCESSING) and time.monotonic() < deadline:
+        time.sleep(WAIT_POLL_SECONDS)
+        document = Document.objects.filter(pk=document.pk).first()
+        if document is None:
+            raise IngestError("The document was deleted before it was processed.")
+    if document.status == Document.Status.FAILED:
+        kinds = {kind.__name__: kind for kind in (EmptyDocument, UnsupportedType, ExtractionFailed, EmbeddingFailed)}
+        error = kinds.get(document.error_kind, IngestError)(document.error)
+        error.document = document
+        raise error
     return document
 
 

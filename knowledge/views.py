@@ -1,3 +1,5 @@
+import threading
+
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -32,6 +34,11 @@ STATUS_OF = {
 WAIT = OpenApiParameter("wait", OpenApiTypes.BOOL, description="Wait for the job: 201 ready, or its failure.")
 FAILURES = {code: OpenApiResponse(description="{detail} (and the failed `document`, once it was queued)")
             for code in (400, 409, 413, 415, 422, 502)}
+
+
+# Jobs a web process runs itself for `wait`, at once: more concurrent `wait` uploads go through the queue and
+# wait for a worker, so that no number of them turns the web server into a pool of parsers.
+_inline_jobs = threading.BoundedSemaphore(1)
 
 
 def _status_of(error: IngestError) -> int:
@@ -75,9 +82,16 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 source.update(data=file.read(), filename=file.name or "")
             else:
                 source.update(text=upload.validated_data["content"])
-            if wait:
-                return Response(self._data(services.document_ingest(**source)), status=status.HTTP_201_CREATED)
+            if wait and _inline_jobs.acquire(blocking=False):
+                try:
+                    return Response(self._data(services.document_ingest(**source)), status=status.HTTP_201_CREATED)
+                finally:
+                    _inline_jobs.release()
             document = services.document_submit(**source)
+            if wait:
+                document = services.document_wait(document=document, timeout=settings.INGEST_WAIT_SECONDS)
+                if document.status == Document.Status.READY:
+                    return Response(self._data(document), status=status.HTTP_201_CREATED)
         except IngestError as exc:
             return self._refusal(exc)
         return Response(self._data(document), status=status.HTTP_202_ACCEPTED,

@@ -179,6 +179,8 @@ INGEST_NICE = env.int("INGEST_NICE", default=10)  # workers and readers yield th
 INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=3)  # a document whose worker died this often fails
 # A document `processing` without a heartbeat for this long had its worker die: it is queued again (or failed).
 INGEST_STALLED_AFTER = env.float("INGEST_STALLED_AFTER", default=60.0)
+# `wait` uploads beyond one per web process at a time wait for a worker this long, then answer 202.
+INGEST_WAIT_SECONDS = env.float("INGEST_WAIT_SECONDS", default=600.0)
 OCR_ENABLED = env.bool("OCR_ENABLED", default=True)  # read PDF pages without a text layer with Tesseract
 OCR_LANGUAGES = env("OCR_LANGUAGES", default="eng")  # Tesseract's language codes, e.g. "eng+deu"
 OCR_DPI = env.int("OCR_DPI", default=300)

@@ -288,3 +288,23 @@ def test_upload_bytes_are_kept_in_parts_below_the_database_packet_limit(settings
     parts = list(UploadPart.objects.filter(document=document).values_list("data", flat=True))
     assert len(parts) == 18 and max(len(part) for part in parts) == 1024 * 1024
     assert read_upload(document) == data
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_wait_uploads_beyond_one_per_process_wait_for_a_worker(api, monkeypatch):
+    """The web process runs one `wait` job itself at a time; another waits for a worker's outcome, status kept."""
+    from knowledge import views
+    from tests.processes import start_worker, stop
+
+    assert views._inline_jobs.acquire(blocking=False)  # a `wait` upload is being processed in this process
+    worker = start_worker()
+    try:
+        response = upload(api, "bad.pdf", b"%PDF-1.4 not really a PDF")
+        assert response.status_code == 422 and "damaged" in response.json()["detail"]
+        assert response.json()["document"]["error_kind"] == "ExtractionFailed"
+        response = upload(api, "good.txt", PROSE.encode())
+        assert response.status_code == 201 and response.json()["status"] == "ready"
+        assert response.json()["attempts"] == 1
+    finally:
+        views._inline_jobs.release()
+        stop(worker)

@@ -125,31 +125,25 @@ class DocumentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry selected failed documents")
     def retry(self, request, queryset):
-        queued, refused = 0, []
-        for document in queryset.defer("text", "page_starts"):
-            try:
-                services.document_retry(document=document)
-                queued += 1
-            except services.IngestError as exc:
-                refused.append(f"{document.title}: {exc}")
-        if queued:
-            self.message_user(request, f"Queued {queued} document(s) again.", messages.SUCCESS)
-        for reason in refused:
-            self.message_user(request, f"Not retried: {reason}", messages.ERROR)
+        self._each(request, queryset.defer("text", "page_starts"), services.document_retry,
+                   done="Queued {} document(s) again.", refused="Not retried")
 
     @admin.action(description="Re-embed selected documents with the active embedding backend")
     def reembed(self, request, queryset):
-        done, failed = 0, []
-        for document in queryset.defer(None):
+        self._each(request, queryset.defer(None), services.document_reembed,
+                   done="Re-embedded {} document(s).", refused="Not re-embedded")
+
+    def _each(self, request, documents, service, *, done: str, refused: str) -> None:
+        """Run `service` on each document; one message for those done, one per refusal with its reason."""
+        count = 0
+        for document in documents:
             try:
-                services.document_reembed(document=document)
-                done += 1
+                service(document=document)
+                count += 1
             except services.IngestError as exc:
-                failed.append(f"{document.title}: {exc}")
-        if done:
-            self.message_user(request, f"Re-embedded {done} document(s).", messages.SUCCESS)
-        for reason in failed:
-            self.message_user(request, f"Not re-embedded: {reason}", messages.ERROR)
+                self.message_user(request, f"{refused}: {document.title}: {exc}", messages.ERROR)
+        if count:
+            self.message_user(request, done.format(count), messages.SUCCESS)
 
 
 class ChunkAdmin(admin.ModelAdmin):

@@ -80,17 +80,22 @@ def test_broken_upload_is_listed_failed_with_the_reason(admin_client):
     assert "The PDF is damaged" in admin_client.get(LIST_URL).content.decode()
 
 
-def test_retry_action_queues_failed_documents_again(admin_client, monkeypatch):
+@pytest.fixture
+def failed_upload(admin_client, monkeypatch):
+    """A document uploaded through the admin whose job failed (the embedding service was down); it is back up."""
     from knowledge import services
 
     embedder = services.get_embedder()
-    real = embedder.embed
-    monkeypatch.setattr(embedder, "embed", lambda texts: (_ for _ in ()).throw(services.ProviderError("down")))
-    admin_client.post(ADD_URL, {"file": SimpleUploadedFile("n.txt", b"Retry me."), "title": ""})
-    run_queued()
-    document = Document.objects.get()
+    with monkeypatch.context() as patched:
+        patched.setattr(embedder, "embed", lambda texts: (_ for _ in ()).throw(services.ProviderError("down")))
+        admin_client.post(ADD_URL, {"file": SimpleUploadedFile("n.txt", b"Retry me."), "title": ""})
+        run_queued()
+    return Document.objects.get()
+
+
+def test_retry_action_queues_failed_documents_again(admin_client, failed_upload):
+    document = failed_upload
     assert document.status == Document.Status.FAILED and "down" in document.error
-    monkeypatch.setattr(embedder, "embed", real)
     response = admin_client.post(LIST_URL, {"action": "retry", "_selected_action": [document.pk]}, follow=True)
     assert "Queued 1 document(s) again" in response.content.decode()
     run_queued()
@@ -104,16 +109,8 @@ def test_retry_action_refuses_a_ready_document(admin_client):
     assert "Only a failed document can be retried" in response.content.decode()
 
 
-def test_the_same_bytes_again_replace_a_failed_record(admin_client, monkeypatch):
-    from knowledge import services
-
-    embedder = services.get_embedder()
-    real = embedder.embed
-    monkeypatch.setattr(embedder, "embed", lambda texts: (_ for _ in ()).throw(services.ProviderError("down")))
-    admin_client.post(ADD_URL, {"file": SimpleUploadedFile("n.txt", b"Retry me."), "title": ""})
-    run_queued()
-    failed = Document.objects.get()
-    monkeypatch.setattr(embedder, "embed", real)
+def test_the_same_bytes_again_replace_a_failed_record(admin_client, failed_upload):
+    failed = failed_upload
     assert admin_client.post(ADD_URL, {"file": SimpleUploadedFile("n.txt", b"Retry me.")}).status_code == 302
     run_queued()
     document = Document.objects.get()

@@ -66,7 +66,9 @@ def document_process(*, document_id: int, background: bool = False, raise_failur
 
 
 def _process(lease: Lease) -> None:
-    document = lease.documents().get()
+    document = lease.documents().first()
+    if document is None:
+        raise Cancelled()  # deleted between the claim and now
     data = read_upload(document)
     if data is not None:
         extracted = _read(lease, data, document.filename)

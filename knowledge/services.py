@@ -146,6 +146,8 @@ def document_reembed(*, document: Document) -> Document:
 
     The old chunks stay in place until the new ones are written, in one transaction.
     """
+    if document.status in (Document.Status.PENDING, Document.Status.PROCESSING):
+        raise NotRetryable("The document is still being processed; its job embeds it.")
     if not document.text.strip():
         raise EmptyDocument("The document has no stored text to embed (its extraction failed).")
     chunks, vectors, model = _chunk_and_embed(document.text, document.page_starts)

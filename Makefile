@@ -29,10 +29,11 @@ setup: $(BIN)/.runtime secret-key
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py createadmin
-	$(BIN)/python manage.py ingest samples/
+	$(BIN)/python manage.py ingest samples/ --inline
 
+# The web server and a worker (ragchat/supervisor.py): Ctrl-C stops both.
 run: setup
-	$(BIN)/python manage.py runserver $(HOST_PORT)
+	$(BIN)/python -m ragchat.supervisor "$(BIN)/python manage.py runserver $(HOST_PORT)" "$(BIN)/python manage.py worker"
 
 # Production: gunicorn (ragchat/gunicorn_conf.py) and its companion processes; README "Production".
 serve: $(BIN)/.runtime

@@ -1,8 +1,8 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.options import csrf_protect_m
 from django.db.models import QuerySet
+from django.http import HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat, pluralize
 from django.urls import reverse
 from django.utils.html import format_html
@@ -13,7 +13,8 @@ from knowledge.models import Chunk, Document
 
 
 class DocumentUploadForm(forms.ModelForm):
-    """The admin's add form: a file, ingested when the form is saved (errors show on the form)."""
+    """The admin's add form: a file, queued when the form is saved. The cheap refusals (too large, empty,
+    unsupported, duplicate) show on the form; reading it is the worker's, and its outcome shows in the list."""
 
     file = forms.FileField(help_text=f"Supported: {', '.join(SUPPORTED_EXTENSIONS)}.")
     title = forms.CharField(max_length=300, required=False, help_text="Defaults to the file name.")
@@ -34,15 +35,14 @@ class DocumentUploadForm(forms.ModelForm):
         if upload.size > settings.DOCUMENT_MAX_BYTES:
             raise forms.ValidationError(str(services.too_large()))
         try:
-            document = services.document_ingest(
+            document = services.document_submit(
                 data=upload.read(), filename=upload.name or "", title=cleaned.get("title", ""),
-                user=self.request.user if self.request else None, keep_failed=True,
+                user=self.request.user if self.request else None,
             )
         except services.DuplicateDocument as exc:
             raise forms.ValidationError(f"{exc} (document #{exc.existing.pk}).") from exc
         except services.IngestError as exc:
-            kept = " It is kept in the list marked failed." if getattr(exc, "document", None) else ""
-            raise forms.ValidationError(f"{exc}{kept}") from exc
+            raise forms.ValidationError(str(exc)) from exc
         # The service saved the document; the admin's own save step then only re-saves it.
         self.instance = document
         cleaned["title"] = document.title
@@ -50,23 +50,16 @@ class DocumentUploadForm(forms.ModelForm):
 
 
 class DocumentAdmin(admin.ModelAdmin):
-    list_display = ["title", "status", "human_size", "chunk_count", "uploaded_by", "content_type", "created_at"]
+    list_display = ["title", "status", "progress", "human_size", "chunk_count", "uploaded_by", "content_type",
+                    "created_at"]
     list_filter = ["status", "content_type"]
-    search_fields = ["title", "filename"]
+    search_fields = ["title", "filename", "source_path"]
     list_select_related = ["uploaded_by"]
-    actions = ["reembed"]
-    readonly_fields = ["filename", "content_type", "human_size", "sha256", "status", "error", "chunk_count",
-                       "chunk_link", "uploaded_by", "created_at", "updated_at", "text_preview"]
+    actions = ["retry", "reembed"]
+    readonly_fields = ["filename", "source_path", "content_type", "human_size", "sha256", "status", "progress",
+                       "error", "attempts", "heartbeat_at", "chunk_count", "chunk_link", "uploaded_by", "created_at",
+                       "updated_at", "text_preview"]
     fields = ["title", *readonly_fields]
-
-    @csrf_protect_m
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        if object_id is None:
-            # Adding ingests: extraction and embedding may take a while, and the service opens its own short
-            # write transaction. Wrapping it all in the admin's usual transaction would hold the database's
-            # write lock (SQLite) for the whole upload.
-            return self._changeform_view(request, object_id, form_url, extra_context)
-        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_queryset(self, request) -> QuerySet:
         return super().get_queryset(request).defer("text", "page_starts")
@@ -91,7 +84,12 @@ class DocumentAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)  # a title edit; bumps updated_at for the index
-        # On add, DocumentUploadForm.clean() has already ingested and saved the document.
+        # On add, DocumentUploadForm.clean() has already queued and saved the document.
+
+    def response_add(self, request, obj, post_url_continue=None):
+        self.message_user(request, f"“{obj.title}” is queued: a worker reads and embeds it; its status shows "
+                                   "in the list.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:knowledge_document_changelist"))
 
     def get_deleted_objects(self, objs, request):
         # Chunks are read-only in the admin, yet they go with their document: not a missing permission.
@@ -104,6 +102,12 @@ class DocumentAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         services.document_delete(document=obj)
+
+    @admin.display(description="progress")
+    def progress(self, document: Document) -> str:
+        if document.status == Document.Status.FAILED:
+            return document.error
+        return document.progress_text or "—"
 
     @admin.display(description="size", ordering="size")
     def human_size(self, document: Document) -> str:
@@ -119,19 +123,27 @@ class DocumentAdmin(admin.ModelAdmin):
         text = Document.objects.filter(pk=document.pk).values_list("text", flat=True).first() or ""
         return text[:2000] + ("…" if len(text) > 2000 else "")
 
+    @admin.action(description="Retry selected failed documents")
+    def retry(self, request, queryset):
+        self._each(request, queryset.defer("text", "page_starts"), services.document_retry,
+                   done="Queued {} document(s) again.", refused="Not retried")
+
     @admin.action(description="Re-embed selected documents with the active embedding backend")
     def reembed(self, request, queryset):
-        done, failed = 0, []
-        for document in queryset.defer(None):
+        self._each(request, queryset.defer(None), services.document_reembed,
+                   done="Re-embedded {} document(s).", refused="Not re-embedded")
+
+    def _each(self, request, documents, service, *, done: str, refused: str) -> None:
+        """Run `service` on each document; one message for those done, one per refusal with its reason."""
+        count = 0
+        for document in documents:
             try:
-                services.document_reembed(document=document)
-                done += 1
+                service(document=document)
+                count += 1
             except services.IngestError as exc:
-                failed.append(f"{document.title}: {exc}")
-        if done:
-            self.message_user(request, f"Re-embedded {done} document(s).", messages.SUCCESS)
-        for reason in failed:
-            self.message_user(request, f"Not re-embedded: {reason}", messages.ERROR)
+                self.message_user(request, f"{refused}: {document.title}: {exc}", messages.ERROR)
+        if count:
+            self.message_user(request, done.format(count), messages.SUCCESS)
 
 
 class ChunkAdmin(admin.ModelAdmin):

@@ -4,16 +4,21 @@ The type is decided from the file name *and* the bytes, never from a client's Co
 must start like a PDF, a .docx must be a zip holding word/document.xml, and text formats must not
 look binary. Every parser works on bytes in memory; nothing is written to disk.
 
-The errors raised here are the ingest errors of knowledge/services.py (re-exported there); each has
-a message a user can read and the HTTP status the API answers with.
+Nothing here touches Django: this runs inside the reading sandbox (knowledge/sandbox.py), a child process
+with hard limits. `sniff` is the cheap part that the upload request runs itself, before queueing a job.
+The errors raised (knowledge/errors.py) carry a message a user can read.
 """
 
 import io
 import re
 import unicodedata
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+
+from knowledge import pdf
+from knowledge.errors import EmptyDocument, ExtractionFailed, IngestError, UnsupportedType
 
 # Extracted text beyond this is refused: it bounds memory and embedding time for one document.
 MAX_TEXT_CHARS = 10_000_000
@@ -21,31 +26,8 @@ MAX_TEXT_CHARS = 10_000_000
 MAX_DOCX_UNCOMPRESSED = 200 * 1024 * 1024
 MAX_DOCX_RATIO = 200  # real documents compress XML ~5-20x; bombs 1000x and more
 MAX_DOCX_PARTS = 10_000  # Word writes a few dozen
-MAX_PDF_PAGES = 5_000
-
-
-class IngestError(Exception):
-    """A document could not be ingested; `str(error)` is shown to the user."""
-
-    http_status = 400
-
-
-class UnsupportedType(IngestError):
-    http_status = 415
-
-
-class EmptyDocument(IngestError):
-    http_status = 400
-
-
-class DocumentTooLarge(IngestError):
-    http_status = 413
-
-
-class ExtractionFailed(IngestError):
-    """The file claims a supported type but cannot be read: corrupt, encrypted, a zip bomb."""
-
-    http_status = 422
+MAX_PDF_PAGES = pdf.MAX_PDF_PAGES
+SNIFF_BYTES = 65536  # what the upload request looks at to refuse binary data under a text name
 
 
 @dataclass
@@ -53,6 +35,19 @@ class Extracted:
     text: str
     content_type: str
     page_starts: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read: OCR for PDF pages without text (with `ocr_languages` and a `scratch` folder for images)."""
+
+    ocr_languages: str | None = None
+    ocr_dpi: int = 300
+    scratch: Path | None = None
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    pass
 
 
 TEXT_TYPES = {
@@ -91,26 +86,65 @@ def display_filename(name: str, max_length: int = 255) -> str:
     return name
 
 
-def extract(data: bytes, filename: str) -> Extracted:
+def sniff(data: bytes, filename: str) -> str:
+    """The content type `data` will be read as, from its name and its first bytes; the cheap refusals
+    (empty, unsupported, binary under a text name) that an upload gets at once. Parsing is not done here."""
+    if not data.strip(b" \t\r\n\x0b\x0c"):
+        raise EmptyDocument("The file is empty." if not data else "The file holds only blank space.")
+    kind = _kind(data, filename)
+    if kind == PDF_TYPE and b"%PDF-" not in data[:1024]:
+        raise UnsupportedType("The file is named .pdf but is not a PDF.")
+    if kind == DOCX_TYPE and not data.startswith(b"PK\x03\x04"):
+        raise UnsupportedType("The file is named .docx but is not a Word document.")
+    if kind not in (PDF_TYPE, DOCX_TYPE) and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        _decode_text(_utf8_prefix(data, SNIFF_BYTES))  # raises UnsupportedType for binary data
+    return kind
+
+
+def _utf8_prefix(data: bytes, size: int) -> bytes:
+    """The first `size` bytes or fewer, not cutting a UTF-8 character in two."""
+    sample = data[:size]
+    if len(data) > size:
+        try:
+            sample.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start >= len(sample) - 3:
+                sample = sample[:exc.start]
+    return sample
+
+
+def extract(data: bytes, filename: str, *, options: ReadOptions = ReadOptions(),
+            progress: Callable[[str, int, int], None] = _no_progress) -> Extracted:
     """Text of `data`, typed by `filename`'s extension and checked against the bytes."""
     if not data:
         raise EmptyDocument("The file is empty.")
+    kind = _kind(data, filename)
+    if kind == PDF_TYPE:
+        return _extract_pdf(data, options, progress)
+    if kind == DOCX_TYPE:
+        return _extract_docx(data)
+    if kind == "text/html":
+        return _finish(_html_to_text(_decode_text(data)), kind)
+    return _finish(_decode_text(data), kind)
+
+
+def _kind(data: bytes, filename: str) -> str:
     suffix = PurePosixPath(filename.lower()).suffix
     if suffix == ".pdf":
-        return _extract_pdf(data)
+        return PDF_TYPE
     if suffix == ".docx":
-        return _extract_docx(data)
+        return DOCX_TYPE
     if suffix in HTML_TYPES:
-        return _finish(_html_to_text(_decode_text(data)), HTML_TYPES[suffix])
+        return HTML_TYPES[suffix]
     if suffix in TEXT_TYPES:
-        return _finish(_decode_text(data), TEXT_TYPES[suffix])
+        return TEXT_TYPES[suffix]
     if suffix == "":
         # No extension: trust the bytes alone, for the formats that have a signature.
         if data.startswith(b"%PDF-"):
-            return _extract_pdf(data)
+            return PDF_TYPE
         if data.startswith(b"PK\x03\x04"):
-            return _extract_docx(data)
-        return _finish(_decode_text(data), "text/plain")
+            return DOCX_TYPE
+        return "text/plain"
     raise UnsupportedType(
         f"Unsupported file type {suffix!r}. Supported: {', '.join(SUPPORTED_EXTENSIONS)}."
     )
@@ -203,44 +237,22 @@ def _html_to_text(html: str) -> str:
     return clean_text(f"{title}\n\n{text}" if title else text)
 
 
-def _extract_pdf(data: bytes) -> Extracted:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    if b"%PDF-" not in data[:1024]:  # the header may follow a little junk, as readers allow
-        raise UnsupportedType("The file is named .pdf but is not a PDF.")
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            # An empty user password (owner-only restrictions) still opens; a real password does not.
-            try:
-                opened = reader.decrypt("")
-            except Exception:  # pypdf raises several types for unsupported crypto
-                opened = 0
-            if not opened:
-                raise ExtractionFailed("The PDF is password-protected; upload an unencrypted copy.")
-        if len(reader.pages) > MAX_PDF_PAGES:
-            raise ExtractionFailed(f"The PDF has more than {MAX_PDF_PAGES} pages.")
-        parts: list[str] = []
-        page_starts: list[int] = []
-        offset = 0
-        for number, page in enumerate(reader.pages):
-            page_text = clean_text(page.extract_text() or "")
-            if number:
-                offset += 2  # the "\n\n" joining pages
-            page_starts.append(offset)
-            parts.append(page_text)
-            offset += len(page_text)
-            if offset > MAX_TEXT_CHARS:
-                break
-    except IngestError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError,
-            RecursionError, NotImplementedError, AssertionError) as exc:
-        raise ExtractionFailed("The PDF is damaged and could not be read.") from exc
+def _extract_pdf(data: bytes, options: ReadOptions, progress) -> Extracted:
+    pages, could_ocr = pdf.read_pdf(data, max_chars=MAX_TEXT_CHARS, ocr_languages=options.ocr_languages,
+                                    ocr_dpi=options.ocr_dpi, scratch=options.scratch, progress=progress)
+    parts: list[str] = []
+    page_starts: list[int] = []
+    offset = 0
+    for number, page_text in enumerate(pages):
+        page_text = clean_text(page_text)
+        if number:
+            offset += 2  # the "\n\n" joining pages
+        page_starts.append(offset)
+        parts.append(page_text)
+        offset += len(page_text)
     text = "\n\n".join(parts)
     if not text.strip():
-        raise EmptyDocument("The PDF has no extractable text (a scan without OCR?).")
+        raise pdf.no_text_error(could_ocr)
     return _finish(text, PDF_TYPE, page_starts)
 
 

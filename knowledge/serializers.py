@@ -12,18 +12,28 @@ from sessions_app.serializers import (
 
 
 class DocumentSerializer(serializers.ModelSerializer):
+    """A document and how far its job got: `stage` (queued, reading, ocr, embedding, saving; blank when ready or
+    failed), pages read of `page_count` (of the stage: reading, or OCR of the pages without text), chunks
+    embedded of `chunk_count`; `error` says why a failed one failed, `error_kind` what kind of failure it was
+    (EmptyDocument, UnsupportedType, ExtractionFailed, EmbeddingFailed or IngestError)."""
+
     uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     can_delete = serializers.SerializerMethodField()
+    can_retry = serializers.SerializerMethodField()
 
     class Meta:
         model = Document
-        fields = ["id", "title", "filename", "content_type", "size", "sha256", "status", "error", "chunk_count",
-                  "uploaded_by", "created_at", "can_delete"]
+        fields = ["id", "title", "filename", "content_type", "size", "sha256", "status", "stage", "pages_read",
+                  "page_count", "chunks_embedded", "chunk_count", "attempts", "error", "error_kind", "uploaded_by",
+                  "created_at", "updated_at", "can_delete", "can_retry"]
         read_only_fields = fields
 
     def get_can_delete(self, document: Document) -> bool:
         request = self.context.get("request")
         return bool(request and can_delete(request.user, document))
+
+    def get_can_retry(self, document: Document) -> bool:
+        return document.status == Document.Status.FAILED and self.get_can_delete(document)
 
 
 def can_delete(user, document: Document) -> bool:
@@ -37,6 +47,8 @@ class DocumentUploadSerializer(serializers.Serializer):
     title = StrictCharField(max_length=300, required=False, allow_blank=True, trim_whitespace=True,
                             refused=CONTROL + BIDI_CONTROLS, validators=[validate_display_name])
     content = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+    wait = serializers.BooleanField(required=False, default=False,
+                                    help_text="Answer when the document is ready (201) or failed, not at once (202).")
 
     def validate(self, attrs):
         if ("file" in attrs) == ("content" in attrs):
@@ -51,10 +63,12 @@ def upload_schema() -> dict:
     # Ingest drops control characters before it looks for text (extraction.clean_text).
     content = {"type": "string", "pattern": text_pattern(blank=WHITESPACE + CONTROL)}
     file = {"type": "string", "format": "binary", "minLength": 1}
+    wait = {"type": "boolean", "description": fields["wait"].help_text}
     return {
-        "multipart/form-data": {"type": "object", "required": ["file"], "properties": {"file": file, "title": title}},
+        "multipart/form-data": {"type": "object", "required": ["file"],
+                                "properties": {"file": file, "title": title, "wait": wait}},
         "application/json": {"type": "object", "required": ["content"],
-                             "properties": {"content": content, "title": title}},
+                             "properties": {"content": content, "title": title, "wait": wait}},
     }
 
 

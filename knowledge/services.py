@@ -1,115 +1,144 @@
-"""Ingesting documents into the knowledge base: extract -> chunk -> embed -> store, all or nothing.
+"""The knowledge base's services: submit a document, process it (knowledge/processing.py), retry, delete, re-embed.
 
-Embedding (the slow part, maybe a remote call) runs *before* the write transaction, so the
-transaction only inserts rows and stays short. A document is created `ready` in the same transaction
-that writes all its chunks: no reader ever sees a half-ingested document.
+An upload is two steps. `document_submit` runs in the request and does only the cheap checks (size,
+emptiness, type by name and magic bytes, duplicate bytes); it stores the document `pending` with its bytes
+and queues a job. The job (`knowledge.processing.document_process`, run by `manage.py worker`) reads the
+file in a limited child process, chunks and embeds it, and makes it `ready`, or `failed` with a reason a user
+can read. `document_ingest` does both steps at once, for callers that wait (the API's `wait`, factories).
+
+Search only ever reads chunks of ready documents, and a document becomes ready in one transaction once all
+its chunks are written: no reader sees a half-ingested document.
 """
 
 import hashlib
 import logging
+import time
 
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from knowledge import jobs
 from knowledge.chunking import TextChunk, chunk_text
 from knowledge.embeddings import get_embedder
-from knowledge.extraction import (
+from knowledge.errors import (
     DocumentTooLarge,
+    DuplicateDocument,
+    EmbeddingFailed,
     EmptyDocument,
-    Extracted,
     ExtractionFailed,
     IngestError,
     UnsupportedType,
-    clean_text,
-    display_filename,
-    extract,
 )
+from knowledge.extraction import clean_text, display_filename, extract, sniff
 from knowledge.lexical import pack_terms
 from knowledge.models import Chunk, Document
+from knowledge.uploads import has_upload, store_upload
 from ragchat.openai_client import ProviderError
 
 __all__ = [
     "DocumentTooLarge", "DuplicateDocument", "EmbeddingFailed", "EmptyDocument", "ExtractionFailed",
-    "IngestError", "UnsupportedType", "document_delete", "document_ingest", "document_reembed", "too_large",
+    "IngestError", "NotRetryable", "UnsupportedType", "document_delete", "document_ingest", "document_reembed",
+    "document_retry", "document_submit", "extract", "too_large",
 ]
 
 log = logging.getLogger(__name__)
 
 # Chunks embedded per call: bounds memory for big documents (the OpenAI client batches again by
-# OPENAI_EMBEDDING_BATCH inside each call).
+# OPENAI_EMBEDDING_BATCH inside each call), and a job reports progress and checks for cancelling between calls.
 EMBED_BATCH = 256
+WAIT_POLL_SECONDS = 0.25
 TITLE_MAX = Document._meta.get_field("title").max_length
 
 
-class DuplicateDocument(IngestError):
-    http_status = 409
-
-    def __init__(self, existing: Document):
-        super().__init__(f"This document was already uploaded as “{existing.title}”.")
-        self.existing = existing
+class NotRetryable(IngestError):
+    """Only a failed document can be retried, and only while its file or its text is kept."""
 
 
-class EmbeddingFailed(IngestError):
-    http_status = 502
+def document_submit(*, data: bytes | None = None, text: str | None = None, filename: str = "", title: str = "",
+                    user=None, source_path: str = "", replaces: Document | None = None,
+                    enqueue: bool = True) -> Document:
+    """Store a file's bytes (`data` + `filename`) or raw `text` as a `pending` Document and queue its job.
 
-
-def document_ingest(*, data: bytes | None = None, text: str | None = None, filename: str = "",
-                    title: str = "", user=None, keep_failed: bool = False) -> Document:
-    """Store a file's bytes (`data` + `filename`) or raw `text` as a ready Document with its chunks.
-
-    Raises an IngestError subclass and stores nothing on failure; with `keep_failed` (admin and the
-    ingest command) a Document marked `failed` with the reason is kept instead, so operators see it
-    (not for an unsupported type), and the error carries it as `error.document`.
-    The same content again raises DuplicateDocument carrying the existing document.
+    Refuses at once, storing nothing, what is cheap to tell: too large, empty, a type we do not read, the same
+    bytes as a document that is not failed (DuplicateDocument; a failed one makes way). Everything that needs
+    the file parsed is the job's to find out.
     """
     if (data is None) == (text is None):
         raise ValueError("Pass exactly one of data= or text=.")
-    filename = display_filename(filename)
     raw = data if data is not None else text.encode("utf-8")
+    if len(raw) > settings.DOCUMENT_MAX_BYTES:
+        raise too_large()
+    filename = display_filename(filename)
+    if data is not None:
+        content_type, stored_text = sniff(data, filename), ""
+    else:
+        content_type, stored_text = "text/plain", clean_text(text)
+        if not stored_text:
+            raise EmptyDocument("The document has no text.")
     sha256 = hashlib.sha256(raw).hexdigest()
-    requested_title, title = title, _title(title, filename, text)
-    extracted: Extracted | None = None
+    existing = Document.objects.filter(sha256=sha256).exclude(status=Document.Status.FAILED).first()
+    if existing is not None:
+        raise DuplicateDocument(existing)
+    document = Document(
+        title=_title(title, filename, stored_text or None) or "Untitled", filename=filename,
+        content_type=content_type, size=len(raw), sha256=sha256, status=Document.Status.PENDING,
+        stage=Document.Stage.QUEUED, uploaded_by=user, text=stored_text, source_path=source_path,
+        replaces=replaces, heartbeat_at=timezone.now(),
+    )
     try:
-        if len(raw) > settings.DOCUMENT_MAX_BYTES:
-            raise too_large()
+        with transaction.atomic():
+            # A failed earlier attempt of the same bytes makes way for this one.
+            Document.objects.filter(sha256=sha256, status=Document.Status.FAILED).delete()
+            document.save()
+            if data is not None:
+                store_upload(document, data)
+            if enqueue:
+                jobs.enqueue_processing(document)
+    except IntegrityError:
+        # Another request stored the same bytes between our check and our insert.
         existing = Document.objects.filter(sha256=sha256).first()
-        if existing is not None and existing.status != Document.Status.FAILED:
-            raise DuplicateDocument(existing)
-        if data is not None:
-            extracted = extract(data, filename)
-        else:
-            extracted = Extracted(text=clean_text(text), content_type="text/plain")
-            if not extracted.text:
-                raise EmptyDocument("The document has no text.")
-        title = _title(requested_title, filename, extracted.text)
-        chunks, vectors, model = _chunk_and_embed(extracted.text, extracted.page_starts)
-        document = Document(
-            title=title, filename=filename, content_type=extracted.content_type, size=len(raw), sha256=sha256,
-            status=Document.Status.READY, chunk_count=len(chunks), uploaded_by=user, text=extracted.text,
-            page_starts=extracted.page_starts,
-        )
-        try:
-            with transaction.atomic():
-                # A failed earlier attempt of the same bytes makes way for this one.
-                Document.objects.filter(sha256=sha256, status=Document.Status.FAILED).delete()
-                document.save()
-                _store_chunks(document, chunks, vectors, model)
-        except IntegrityError:
-            # Another request stored the same bytes between our check and our insert.
-            existing = Document.objects.filter(sha256=sha256).first()
-            if existing is None:
-                raise
-            raise DuplicateDocument(existing) from None
-    except IngestError as exc:
-        # A file of a type we do not read is not a document at all: nothing to keep for it.
-        if keep_failed and not isinstance(exc, DuplicateDocument | UnsupportedType):
-            exc.document = _record_failure(sha256=sha256, title=title or filename or "Untitled",
-                                           filename=filename, size=len(raw), user=user, reason=str(exc),
-                                           extracted=extracted)
-        raise
-    log.info("Ingested document %s (%s): %d chunks", document.pk, document.title, document.chunk_count)
+        if existing is None:
+            raise
+        raise DuplicateDocument(existing) from None
+    log.info("Queued document %s (%s)", document.pk, document.title)
     return document
+
+
+def document_ingest(*, data: bytes | None = None, text: str | None = None, filename: str = "", title: str = "",
+                    user=None, source_path: str = "", replaces: Document | None = None) -> Document:
+    """Submit and process at once, in this process: the ready Document, or the IngestError of its failure
+    (the failed Document is kept, as `error.document`, so it shows in the list and can be retried)."""
+    from knowledge.processing import document_process
+
+    document = document_submit(data=data, text=text, filename=filename, title=title, user=user,
+                               source_path=source_path, replaces=replaces, enqueue=False)
+    return document_process(document_id=document.pk, raise_failure=True) or document
+
+
+def document_retry(*, document: Document, enqueue: bool = True) -> Document:
+    """Make a failed document pending again and queue it (unless the caller processes it itself): it is read
+    again from its file, or re-embedded from its text."""
+    if document.status != Document.Status.FAILED:
+        raise NotRetryable(f"Only a failed document can be retried; this one is {document.status}.")
+    if not has_upload(document) and not Document.objects.filter(pk=document.pk).exclude(text="").exists():
+        raise NotRetryable("Neither the file nor its text is kept any more: upload the file again.")
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk, status=Document.Status.FAILED).update(
+            status=Document.Status.PENDING, stage=Document.Stage.QUEUED, error="", error_kind="", attempts=0,
+            heartbeat_at=timezone.now(), updated_at=timezone.now())
+        if enqueue:
+            jobs.enqueue_processing(document)
+    document.refresh_from_db()
+    return document
+
+
+def document_delete(*, document: Document) -> None:
+    """Delete a document, its chunks and its file. A job working on it notices within a beat
+    (knowledge/lease.py) and stops; a queued job is dropped."""
+    jobs.drop_queued(document)
+    document.delete()  # chunks and upload parts go with it (on_delete=CASCADE)
 
 
 def document_reembed(*, document: Document) -> Document:
@@ -117,6 +146,8 @@ def document_reembed(*, document: Document) -> Document:
 
     The old chunks stay in place until the new ones are written, in one transaction.
     """
+    if document.status in (Document.Status.PENDING, Document.Status.PROCESSING):
+        raise NotRetryable("The document is still being processed; its job embeds it.")
     if not document.text.strip():
         raise EmptyDocument("The document has no stored text to embed (its extraction failed).")
     chunks, vectors, model = _chunk_and_embed(document.text, document.page_starts)
@@ -124,34 +155,59 @@ def document_reembed(*, document: Document) -> Document:
         document.chunks.all().delete()
         _store_chunks(document, chunks, vectors, model)
         document.chunk_count = len(chunks)
+        document.chunks_embedded = len(chunks)
         document.status = Document.Status.READY
-        document.error = ""
+        document.stage = ""
+        document.error = document.error_kind = ""
         document.save()  # a real save bumps updated_at, which the search index syncs on
     return document
 
 
-def document_delete(*, document: Document) -> None:
-    document.delete()  # chunks go with it (on_delete=CASCADE)
+def document_wait(*, document: Document, timeout: float) -> Document:
+    """Wait (polling) until a queued document's job ends: the ready Document, or the IngestError of its failure
+    (of the kind recorded, with the failed document as `error.document`). After `timeout`, as it is then."""
+    deadline = time.monotonic() + timeout
+    while document.status in (Document.Status.PENDING, Document.Status.PROCESSING) and time.monotonic() < deadline:
+        time.sleep(WAIT_POLL_SECONDS)
+        document = Document.objects.filter(pk=document.pk).first()
+        if document is None:
+            raise IngestError("The document was deleted before it was processed.")
+    if document.status == Document.Status.FAILED:
+        kinds = {kind.__name__: kind for kind in (EmptyDocument, UnsupportedType, ExtractionFailed, EmbeddingFailed)}
+        error = kinds.get(document.error_kind, IngestError)(document.error)
+        error.document = document
+        raise error
+    return document
 
 
-def _chunk_and_embed(text: str, page_starts: list[int]) -> tuple[list[TextChunk], np.ndarray, str]:
+def chunk_document(text: str, page_starts: list[int]) -> list[TextChunk]:
     chunks = chunk_text(text, size=settings.CHUNK_SIZE, overlap=settings.CHUNK_OVERLAP, page_starts=page_starts)
     if not chunks:
         raise EmptyDocument("The document has no text.")
-    embedder = get_embedder()
-    parts = []
+    return chunks
+
+
+def embed_chunks(embedder, chunks: list[TextChunk], dims: int | None = None) -> np.ndarray:
+    """One batch of chunks -> their vectors, checked: as many as chunks, all as wide as `dims` (if given)."""
     try:
-        for start in range(0, len(chunks), EMBED_BATCH):
-            parts.append(embedder.embed([c.text for c in chunks[start:start + EMBED_BATCH]]))
+        vectors = np.asarray(embedder.embed([c.text for c in chunks]), dtype="<f4")
     except ProviderError as exc:
         raise EmbeddingFailed(f"Embedding failed: {exc}") from exc
-    try:
-        vectors = np.vstack(parts).astype("<f4", copy=False)
-    except ValueError as exc:  # batches of different widths: the service changed models mid-way
-        raise EmbeddingFailed("The embedding service returned vectors of different sizes.") from exc
-    if vectors.shape[0] != len(chunks):
-        raise EmbeddingFailed(f"The embedding service returned {vectors.shape[0]} vectors for {len(chunks)} chunks.")
-    return chunks, vectors, embedder.model
+    if vectors.ndim != 2 or vectors.shape[0] != len(chunks):
+        raise EmbeddingFailed(f"The embedding service returned {len(vectors)} vectors for {len(chunks)} chunks.")
+    if dims is not None and vectors.shape[1] != dims:
+        # batches of different widths: the service changed models mid-way
+        raise EmbeddingFailed("The embedding service returned vectors of different sizes.")
+    return vectors
+
+
+def _chunk_and_embed(text: str, page_starts: list[int]) -> tuple[list[TextChunk], np.ndarray, str]:
+    chunks = chunk_document(text, page_starts)
+    embedder = get_embedder()
+    parts: list[np.ndarray] = []
+    for start in range(0, len(chunks), EMBED_BATCH):
+        parts.append(embed_chunks(embedder, chunks[start:start + EMBED_BATCH], parts[0].shape[1] if parts else None))
+    return chunks, np.vstack(parts), embedder.model
 
 
 def _store_chunks(document: Document, chunks: list[TextChunk], vectors: np.ndarray, model: str) -> None:
@@ -166,27 +222,6 @@ def _store_chunks(document: Document, chunks: list[TextChunk], vectors: np.ndarr
     )
 
 
-def _record_failure(*, sha256: str, title: str, filename: str, size: int, user, reason: str,
-                    extracted: Extracted | None) -> Document | None:
-    """Keep a `failed` Document (no chunks) so the admin and the command can show why.
-
-    When extraction succeeded (the embedding failed), the text is kept too: `reindex --failed` or the
-    admin's re-embed action can then finish the job without the original file.
-    """
-    if Document.objects.filter(sha256=sha256).exclude(status=Document.Status.FAILED).exists():
-        return None  # never overwrite a good document with the record of a failed attempt
-    with transaction.atomic():
-        document, _ = Document.objects.update_or_create(
-            sha256=sha256,
-            defaults={"title": title[:TITLE_MAX], "filename": filename, "size": size, "status": Document.Status.FAILED,
-                      "error": reason, "chunk_count": 0, "uploaded_by": user,
-                      "content_type": extracted.content_type if extracted else "",
-                      "text": extracted.text if extracted else "",
-                      "page_starts": extracted.page_starts if extracted else []},
-        )
-    return document
-
-
 def _title(title: str, filename: str, text: str | None) -> str:
     """The given title, else the document's own top heading (`# ...`), else the file name without
     extension, else the text's first line. A heading names a document better than its file name does."""
@@ -199,6 +234,12 @@ def _title(title: str, filename: str, text: str | None) -> str:
     if not title and first_line:
         title = " ".join(first_line.lstrip("#").split())
     return title[:TITLE_MAX]
+
+
+def title_from_text(title: str, filename: str, text: str) -> str:
+    """After reading: a title that was only the file name gives way to the document's own top heading."""
+    automatic = _title("", filename, None) or "Untitled"
+    return (_title("", filename, text) or "Untitled") if title == automatic else title
 
 
 def too_large() -> DocumentTooLarge:

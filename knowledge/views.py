@@ -1,13 +1,26 @@
+import threading
+
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from knowledge import services
+from knowledge.errors import (
+    DocumentTooLarge,
+    DuplicateDocument,
+    EmbeddingFailed,
+    EmptyDocument,
+    ExtractionFailed,
+    IngestError,
+    UnsupportedType,
+)
 from knowledge.models import Document
+from knowledge.parsers import UploadParser
+from knowledge.processing import document_process
 from knowledge.serializers import (
     ChunkSerializer,
     DocumentSerializer,
@@ -21,59 +34,111 @@ from ragchat.throttles import rate
 
 # Room for the multipart envelope and a title around a file of DOCUMENT_MAX_BYTES.
 _MULTIPART_SLACK = 64 * 1024
+# What each reason for refusing a document answers. Anything else that stops a job is "unprocessable".
+STATUS_OF = {
+    DocumentTooLarge: 413, UnsupportedType: 415, EmptyDocument: 400, DuplicateDocument: 409,
+    services.NotRetryable: 409, ExtractionFailed: 422, EmbeddingFailed: 502,
+}
+WAIT = OpenApiParameter("wait", OpenApiTypes.BOOL, description="Wait for the job: 201 ready, or its failure.")
 
 
-def _too_large() -> Response:
-    refusal = services.too_large()
-    return Response({"detail": str(refusal)}, status=refusal.http_status)
+# Jobs a web process runs itself for `wait`, at once: more concurrent `wait` uploads go through the queue and
+# wait for a worker, so that no number of them turns the web server into a pool of parsers.
+_inline_jobs = threading.BoundedSemaphore(1)
+
+
+def _status_of(error: IngestError) -> int:
+    return next((code for kind, code in STATUS_OF.items() if isinstance(error, kind)), 422)
+
+
+def _flag(value) -> bool:
+    return str(value).lower() in {"1", "true", "yes", "on"}
 
 
 class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The shared knowledge base: every signed-in user sees every document; the uploader or staff may delete."""
 
     serializer_class = DocumentSerializer
-    parser_classes = [MultiPartParser, JSONParser]
+    parser_classes = [UploadParser, JSONParser]
 
     def get_queryset(self):
         return Document.objects.select_related("uploaded_by").defer("text", "page_starts")
 
     def get_throttles(self):
-        return [rate("uploads")()] if self.action == "create" else []
+        return [rate("uploads")()] if self.action in ("create", "retry") else []
 
-    @extend_schema(request=upload_schema(), responses={201: DocumentSerializer, **errors(409, 422, 502)})
+    @extend_schema(request=upload_schema(), parameters=[WAIT],
+                   responses={202: DocumentSerializer, 201: DocumentSerializer, **errors(409, 422, 502)})
     def create(self, request):
+        """Upload a file (multipart `file`) or text (JSON `content`): 202 with the document `pending`, read,
+        chunked and embedded by a worker. The cheap refusals come at once: 413, 400 (empty), 415, 409."""
         # Refuse an oversized body from its Content-Length, before reading or parsing any of it.
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0
         if declared > settings.DOCUMENT_MAX_BYTES + _MULTIPART_SLACK:
-            return _too_large()
+            return self._refusal(services.too_large())
         upload = DocumentUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
-        title = upload.validated_data.get("title", "")
+        wait = upload.validated_data["wait"] or _flag(request.query_params.get("wait"))
+        source = {"title": upload.validated_data.get("title", ""), "user": request.user}
         file = upload.validated_data.get("file")
         try:
             if file is not None:
                 if file.size > settings.DOCUMENT_MAX_BYTES:
-                    return _too_large()
-                document = services.document_ingest(data=file.read(), filename=file.name or "", title=title,
-                                                    user=request.user)
+                    return self._refusal(services.too_large())
+                source.update(data=file.read(), filename=file.name or "")
             else:
-                document = services.document_ingest(text=upload.validated_data["content"], title=title,
-                                                    user=request.user)
-        except services.DuplicateDocument as exc:
-            return Response({"detail": str(exc), "document": self._data(exc.existing)}, status=exc.http_status)
-        except services.IngestError as exc:
-            return Response({"detail": str(exc)}, status=exc.http_status)
-        return Response(self._data(document), status=status.HTTP_201_CREATED)
+                source.update(text=upload.validated_data["content"])
+            if wait and _inline_jobs.acquire(blocking=False):
+                try:
+                    return Response(self._data(services.document_ingest(**source)), status=status.HTTP_201_CREATED)
+                finally:
+                    _inline_jobs.release()
+            document = services.document_submit(**source)
+            if wait:
+                document = services.document_wait(document=document, timeout=settings.INGEST_WAIT_SECONDS)
+                if document.status == Document.Status.READY:
+                    return Response(self._data(document), status=status.HTTP_201_CREATED)
+        except IngestError as exc:
+            return self._refusal(exc)
+        return Response(self._data(document), status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": f"/api/documents/{document.pk}"})
 
     def destroy(self, request, pk=None):
+        """Delete a document; a pending or processing one is cancelled (its job stops within seconds)."""
         document = self.get_object()
         if not can_delete(request.user, document):
             raise NotFound()  # someone else's document: 404, never 403
         services.document_delete(document=document)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, parameters=[WAIT],
+                   responses={202: DocumentSerializer, 201: DocumentSerializer, **errors(409, 422, 502)})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Queue a failed document again (202), or with `wait` process it now (201 ready, or the failure)."""
+        document = self.get_object()
+        if not can_delete(request.user, document):
+            raise NotFound()
+        wait = _flag(request.query_params.get("wait")) or _flag(request.data.get("wait"))
+        try:
+            if wait and _inline_jobs.acquire(blocking=False):
+                try:
+                    document = services.document_retry(document=document, enqueue=False)
+                    done = document_process(document_id=document.pk, raise_failure=True)
+                    return Response(self._data(done or document), status=status.HTTP_201_CREATED)
+                finally:
+                    _inline_jobs.release()
+            document = services.document_retry(document=document)
+            if wait:
+                document = services.document_wait(document=document, timeout=settings.INGEST_WAIT_SECONDS)
+                if document.status == Document.Status.READY:
+                    return Response(self._data(document), status=status.HTTP_201_CREATED)
+        except IngestError as exc:
+            return self._refusal(exc)
+        return Response(self._data(document), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=ChunkSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -81,6 +146,13 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         document = self.get_object()
         page = self.paginate_queryset(document.chunks.all())
         return self.get_paginated_response(ChunkSerializer(page, many=True).data)
+
+    def _refusal(self, error: IngestError) -> Response:
+        body = {"detail": str(error)}
+        shown = getattr(error, "existing", None) or getattr(error, "document", None)
+        if shown is not None:
+            body["document"] = self._data(shown)
+        return Response(body, status=_status_of(error))
 
     def _data(self, document: Document) -> dict:
         return DocumentSerializer(document, context=self.get_serializer_context()).data

@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "django_tasks",
+    "django_tasks_db",
     "ragchat",
     "sessions_app",
     "knowledge",
@@ -179,6 +181,23 @@ CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=3000)
 # --- Local embedding model (issue 10: knowledge/embeddings.py) -------------------------------------
 # EMBEDDING_BACKEND=local runs all-MiniLM-L6-v2 on the CPU; `hashed` is the no-dependency fallback.
 LOCAL_EMBEDDING_THREADS = env.int("LOCAL_EMBEDDING_THREADS", default=0)  # onnxruntime threads; 0: all cores
+# --- Ingestion: the job queue, the worker and bounded reading (wip/ingest) --------------------------
+# Documents are read, chunked and embedded by `manage.py worker` (django-tasks' database backend: the queue is a
+# table of the same database, so the embedded default needs no other server).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# Each file is read in a child process with hard limits, killed when it overruns them.
+INGEST_READ_SECONDS = env.float("INGEST_READ_SECONDS", default=300.0)  # wall-clock time to read one file
+INGEST_READ_CPU_SECONDS = env.int("INGEST_READ_CPU_SECONDS", default=300)  # CPU time of the reading process
+INGEST_READ_MEMORY_MB = env.int("INGEST_READ_MEMORY_MB", default=1024)  # address space of the reading process
+INGEST_NICE = env.int("INGEST_NICE", default=10)  # workers and readers yield the CPU to the web server
+INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=3)  # a document whose worker died this often fails
+# A document `processing` without a heartbeat for this long had its worker die: it is queued again (or failed).
+INGEST_STALLED_AFTER = env.float("INGEST_STALLED_AFTER", default=60.0)
+# `wait` uploads beyond one per web process at a time wait for a worker this long, then answer 202.
+INGEST_WAIT_SECONDS = env.float("INGEST_WAIT_SECONDS", default=600.0)
+OCR_ENABLED = env.bool("OCR_ENABLED", default=True)  # read PDF pages without a text layer with Tesseract
+OCR_LANGUAGES = env("OCR_LANGUAGES", default="eng")  # Tesseract's language codes, e.g. "eng+deu"
+OCR_DPI = env.int("OCR_DPI", default=300)
 
 # Uploads larger than this are streamed to a temporary file rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages ragchat needs: what mysqlclient compiles against, and (with --test) the browser and
-# database server the test suite drives. Installs with apt-get when run as root; otherwise says what to install.
+# Debian packages ragchat needs: what mysqlclient compiles against, Tesseract and Poppler to read scanned
+# PDFs (OCR), and (with --test) the browser and database server the test suite drives and wrk for the load
+# bench. Installs with apt-get when run as root; otherwise says what to install.
 set -euo pipefail
-packages=(pkg-config libmariadb-dev gcc)
+packages=(pkg-config libmariadb-dev gcc tesseract-ocr tesseract-ocr-eng poppler-utils)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(chromium mariadb-server mariadb-client fonts-dejavu-core)
+  packages+=(chromium mariadb-server mariadb-client fonts-dejavu-core wrk)
 fi
 missing=()
 for p in "${packages[@]}"; do

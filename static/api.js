@@ -71,6 +71,36 @@ export async function allPages(url) {
   return items;
 }
 
+// A file upload with progress events (fetch cannot report them): resolves to {status, body}, never rejects.
+export function uploadFile(url, file, { onProgress, onUploaded } = {}) {
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.setRequestHeader("X-CSRFToken", csrfToken());
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress?.(event.loaded / event.total);
+    });
+    xhr.upload.addEventListener("load", () => onUploaded?.());
+    xhr.addEventListener("load", () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        /* not JSON: the status says enough */
+      }
+      if (signedOut(xhr.status, body)) {
+        window.location.assign(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`);
+      }
+      resolve({ status: xhr.status, body });
+    });
+    xhr.addEventListener("error", () => resolve({ status: 0, body: null }));
+    const form = new FormData();
+    form.append("file", file, file.name);
+    xhr.send(form);
+  });
+}
+
 export const api = {
   config: () => request("GET", "/api/config"),
   sessions: () => allPages("/api/sessions"),
@@ -81,4 +111,6 @@ export const api = {
   messages: (id) => allPages(`/api/sessions/${id}/messages`),
   documents: () => allPages("/api/documents"),
   deleteDocument: (id) => request("DELETE", `/api/documents/${id}`),
+  retryDocument: (id) => request("POST", `/api/documents/${id}/retry`),
+  uploadDocument: (file, events) => uploadFile("/api/documents", file, events),
 };

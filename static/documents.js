@@ -1,6 +1,10 @@
-// The knowledge base panel: upload (picker or drag and drop) with progress, list and delete documents.
-import { api, csrfToken, detailOf } from "./api.js";
+// The knowledge base panel: upload (picker or drag and drop) with progress, then follow each document live
+// while a worker reads and embeds it (the list is polled while anything is unfinished); retry, cancel, delete.
+import { api, detailOf } from "./api.js";
 import { confirmDialog } from "./dialogs.js";
+
+const POLL_MS = 1500;
+const unfinished = (doc) => doc.status === "pending" || doc.status === "processing";
 
 export function formatBytes(bytes) {
   if (!Number.isFinite(bytes)) return "";
@@ -24,9 +28,30 @@ function el(tag, className, text) {
   return node;
 }
 
+// Where a document's job is, in words (knowledge/models.py Document.progress_text says the same).
+export function progressText(doc) {
+  switch (doc.stage) {
+    case "queued": return "Queued";
+    case "reading": return doc.page_count ? `Reading page ${doc.pages_read} of ${doc.page_count}` : "Reading";
+    case "ocr": return `Recognising text (OCR): page ${doc.pages_read} of ${doc.page_count}`;
+    case "embedding": return `Embedding: ${doc.chunks_embedded} of ${doc.chunk_count} chunks`;
+    case "saving": return "Saving";
+    default: return "";
+  }
+}
+
+// The fraction done of the current stage, or null when it cannot be told (indeterminate).
+export function progressFraction(doc) {
+  if ((doc.stage === "reading" || doc.stage === "ocr") && doc.page_count) return doc.pages_read / doc.page_count;
+  if (doc.stage === "embedding" && doc.chunk_count) return doc.chunks_embedded / doc.chunk_count;
+  if (doc.stage === "saving") return 1;
+  return null;
+}
+
 // What an upload's answer means to the person who dropped the file.
 export function uploadOutcome(status, body) {
   const detail = detailOf(body, status);
+  if (status === 202) return { kind: "ok", text: "Uploaded · processing in the background" };
   if (status === 201 || status === 200) {
     const chunks = body && body.chunk_count != null ? ` · ${plural(body.chunk_count, "chunk")}` : "";
     return { kind: "ok", text: `Ready${chunks}` };
@@ -41,32 +66,6 @@ export function uploadOutcome(status, body) {
   }
   if (status === 0) return { kind: "error", text: "Failed: the server could not be reached." };
   return { kind: "error", text: `Failed: ${detail}` };
-}
-
-function uploadFile(file, { onProgress, onUploaded }) {
-  return new Promise((resolve) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/documents");
-    xhr.setRequestHeader("X-CSRFToken", csrfToken());
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.upload.addEventListener("progress", (event) => {
-      if (event.lengthComputable) onProgress(event.loaded / event.total);
-    });
-    xhr.upload.addEventListener("load", onUploaded);
-    xhr.addEventListener("load", () => {
-      let body = null;
-      try {
-        body = JSON.parse(xhr.responseText);
-      } catch {
-        /* not JSON: the status says enough */
-      }
-      resolve({ status: xhr.status, body });
-    });
-    xhr.addEventListener("error", () => resolve({ status: 0, body: null }));
-    const form = new FormData();
-    form.append("file", file, file.name);
-    xhr.send(form);
-  });
 }
 
 export class KnowledgeBase {
@@ -112,9 +111,12 @@ export class KnowledgeBase {
       this.upload([...(event.dataTransfer?.files || [])]);
     });
     this.list.addEventListener("click", (event) => {
-      const button = event.target.closest("[data-delete]");
-      if (button) this.remove(Number(button.dataset.delete), button.dataset.title);
+      const remove = event.target.closest("[data-delete]");
+      if (remove) this.remove(Number(remove.dataset.delete), remove.dataset.title, remove.dataset.unfinished === "1");
+      const retry = event.target.closest("[data-retry]");
+      if (retry) this.retry(Number(retry.dataset.retry));
     });
+    dialog.addEventListener("close", () => this.#stopPolling());
   }
 
   open() {
@@ -123,15 +125,34 @@ export class KnowledgeBase {
   }
 
   async load() {
+    const before = new Map((this.documents || []).map((d) => [d.id, d.status]));
     try {
       this.documents = await api.documents();
       this.error.hidden = true;
     } catch (error) {
       this.error.textContent = `The documents could not be loaded: ${error.message}`;
       this.error.hidden = false;
+      this.#schedulePoll();
       return;
     }
     this.render();
+    // A document that became ready (or went) changes what chats can answer from.
+    if (this.documents.some((d) => before.has(d.id) && before.get(d.id) !== d.status && d.status === "ready")) {
+      this.onChange?.();
+    }
+    this.#schedulePoll();
+  }
+
+  // Live progress: poll while the panel is open and some document is still being processed.
+  #schedulePoll() {
+    this.#stopPolling();
+    if (!this.dialog.open || !(this.documents || []).some(unfinished)) return;
+    this.pollTimer = setTimeout(() => this.load(), POLL_MS);
+  }
+
+  #stopPolling() {
+    clearTimeout(this.pollTimer);
+    this.pollTimer = null;
   }
 
   render() {
@@ -147,23 +168,45 @@ export class KnowledgeBase {
     main.append(el("div", "document-title", doc.title || doc.filename || "Untitled"));
     const meta = el("div", "document-meta");
     meta.append(el("span", `badge badge-${doc.status}`, doc.status));
-    const facts = [formatBytes(doc.size), plural(doc.chunk_count ?? 0, "chunk")];
+    const facts = [formatBytes(doc.size)];
+    if (doc.status === "ready") facts.push(plural(doc.chunk_count ?? 0, "chunk"));
     if (doc.filename && doc.filename !== doc.title) facts.unshift(doc.filename);
     if (doc.uploaded_by) facts.push(`by ${doc.uploaded_by}`);
     meta.append(el("span", "", facts.filter(Boolean).join(" · ")));
     main.append(meta);
+    const title = doc.title || doc.filename || "this document";
+    if (unfinished(doc)) main.append(this.#progress(doc, title));
     if (doc.status === "failed" && doc.error) main.append(el("div", "document-error", doc.error));
     item.append(main);
+    if (doc.can_retry) {
+      const retry = el("button", "button button-small", "Retry");
+      retry.type = "button";
+      retry.dataset.retry = doc.id;
+      retry.setAttribute("aria-label", `Retry “${title}”`);
+      item.append(retry);
+    }
     if (doc.can_delete) {
       const button = el("button", "icon-button");
       button.type = "button";
       button.dataset.delete = doc.id;
-      button.dataset.title = doc.title || doc.filename || "this document";
-      button.setAttribute("aria-label", `Delete “${button.dataset.title}”`);
+      button.dataset.title = title;
+      button.dataset.unfinished = unfinished(doc) ? "1" : "";
+      button.setAttribute("aria-label", unfinished(doc) ? `Cancel “${title}”` : `Delete “${title}”`);
       button.append(document.getElementById("trash-icon").content.cloneNode(true));
       item.append(button);
     }
     return item;
+  }
+
+  #progress(doc, title) {
+    const box = el("div", "document-progress");
+    const bar = el("progress", "upload-progress");
+    bar.max = 1;
+    const fraction = progressFraction(doc);
+    if (fraction !== null) bar.value = fraction;
+    bar.setAttribute("aria-label", `Processing of ${title}`);
+    box.append(el("span", "document-stage", progressText(doc) || "Processing"), bar);
+    return box;
   }
 
   // Files go up one after another: each shows its progress, then what became of it.
@@ -186,11 +229,11 @@ export class KnowledgeBase {
   async #send(file, row, progress, status) {
     try {
       status.textContent = "Uploading…";
-      const { status: code, body } = await uploadFile(file, {
+      const { status: code, body } = await api.uploadDocument(file, {
         onProgress: (fraction) => (progress.value = fraction),
         onUploaded: () => {
-          progress.removeAttribute("value"); // indeterminate: the server is reading and indexing it
-          status.textContent = "Processing…";
+          progress.removeAttribute("value"); // indeterminate: the server checks it and queues it
+          status.textContent = "Checking…";
         },
       });
       const outcome = uploadOutcome(code, body);
@@ -207,8 +250,12 @@ export class KnowledgeBase {
     this.onChange?.();
   }
 
-  async remove(id, title) {
-    const confirmed = await confirmDialog({
+  async remove(id, title, inProgress = false) {
+    const confirmed = await confirmDialog(inProgress ? {
+      title: "Cancel this document?",
+      body: `“${title}” is still being processed: it will be stopped and removed.`,
+      confirmLabel: "Cancel it",
+    } : {
       title: "Delete this document?",
       body: `“${title}” will be removed from the knowledge base. Chats will no longer cite it.`,
     });
@@ -221,5 +268,15 @@ export class KnowledgeBase {
     }
     await this.load();
     this.onChange?.();
+  }
+
+  async retry(id) {
+    try {
+      await api.retryDocument(id);
+    } catch (error) {
+      this.error.textContent = `Could not retry: ${error.message}`;
+      this.error.hidden = false;
+    }
+    await this.load();
   }
 }

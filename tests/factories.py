@@ -25,3 +25,13 @@ def make_document(content: str = "Some knowledge worth retrieving.", *, title: s
     from knowledge.services import document_ingest
 
     return document_ingest(text=content, title=title, filename=filename, user=user)
+
+
+def run_queued():
+    """What a worker does with the queue, here and now: process every pending document, oldest first, in this
+    thread (so in the test's transaction). Returns the documents as they ended."""
+    from knowledge.models import Document
+    from knowledge.processing import document_process
+
+    pending = Document.objects.filter(status=Document.Status.PENDING).order_by("pk").values_list("pk", flat=True)
+    return [document_process(document_id=pk) for pk in list(pending)]

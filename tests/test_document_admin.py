@@ -1,11 +1,12 @@
-"""The Django admin for documents: list, search, upload (ingested on save), re-embed, delete; chunks read-only."""
+"""The Django admin for documents: list, search, upload (queued on save), progress, retry, re-embed, delete;
+chunks read-only."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from knowledge.models import Chunk, Document
-from tests.factories import make_document
+from tests.factories import make_document, run_queued
 from tests.files import make_docx, make_pdf
 
 pytestmark = pytest.mark.django_db
@@ -40,42 +41,80 @@ def test_add_page_is_a_file_upload_form(admin_client):
     assert 'enctype="multipart/form-data"' in page and 'type="file"' in page and 'name="title"' in page
 
 
-def test_upload_through_admin_ingests_on_save(admin_client, staff_user):
+def test_upload_through_admin_is_queued_then_processed(admin_client, staff_user):
     upload = SimpleUploadedFile("handbook.docx", make_docx(["The handbook explains onboarding."]))
-    response = admin_client.post(ADD_URL, {"file": upload, "title": ""})
-    assert response.status_code == 302
+    response = admin_client.post(ADD_URL, {"file": upload, "title": ""}, follow=True)
+    assert "is queued" in response.content.decode()
     document = Document.objects.get()
+    assert document.status == Document.Status.PENDING and document.uploaded_by == staff_user
+    assert "Queued" in admin_client.get(LIST_URL).content.decode()
+    run_queued()
+    document.refresh_from_db()
     assert document.title == "handbook" and document.status == Document.Status.READY
-    assert document.uploaded_by == staff_user and document.chunks.count() == document.chunk_count >= 1
+    assert document.chunks.count() == document.chunk_count >= 1
     assert "onboarding" in document.text
 
 
 def test_upload_with_title(admin_client):
     upload = SimpleUploadedFile("a.pdf", make_pdf(["PDF through the admin."]))
     assert admin_client.post(ADD_URL, {"file": upload, "title": "Admin PDF"}).status_code == 302
+    run_queued()
     assert Document.objects.get().title == "Admin PDF"
 
 
-def test_broken_upload_shows_the_error_and_is_kept_marked_failed(admin_client):
+def test_cheap_refusals_show_on_the_form_and_store_nothing(admin_client):
+    for name, data, reason in (("empty.txt", b"", "empty"), ("photo.png", b"\x89PNG...", "Unsupported"),
+                               ("fake.pdf", b"hello", "not a PDF")):
+        response = admin_client.post(ADD_URL, {"file": SimpleUploadedFile(name, data), "title": ""})
+        assert response.status_code == 200 and reason in response.content.decode()
+    assert not Document.objects.exists()
+
+
+def test_broken_upload_is_listed_failed_with_the_reason(admin_client):
     upload = SimpleUploadedFile("broken.pdf", b"%PDF-1.4\nthis is not really a pdf")
-    response = admin_client.post(ADD_URL, {"file": upload, "title": "Broken"})
-    assert response.status_code == 200  # the form again, with the reason
-    assert "damaged" in response.content.decode()
+    assert admin_client.post(ADD_URL, {"file": upload, "title": "Broken"}).status_code == 302
+    run_queued()
     document = Document.objects.get()
     assert document.status == Document.Status.FAILED and "damaged" in document.error
     assert document.title == "Broken" and not Chunk.objects.exists()
+    assert "The PDF is damaged" in admin_client.get(LIST_URL).content.decode()
 
 
-def test_fixed_retry_of_failed_bytes_replaces_the_failed_record(admin_client, monkeypatch):
+@pytest.fixture
+def failed_upload(admin_client, monkeypatch):
+    """A document uploaded through the admin whose job failed (the embedding service was down); it is back up."""
     from knowledge import services
 
-    real = services.extract
-    monkeypatch.setattr(services, "extract", lambda *a: (_ for _ in ()).throw(services.ExtractionFailed("boom")))
-    admin_client.post(ADD_URL, {"file": SimpleUploadedFile("n.txt", b"Retry me."), "title": ""})
-    assert Document.objects.get().status == Document.Status.FAILED
-    monkeypatch.setattr(services, "extract", real)
+    embedder = services.get_embedder()
+    with monkeypatch.context() as patched:
+        patched.setattr(embedder, "embed", lambda texts: (_ for _ in ()).throw(services.ProviderError("down")))
+        admin_client.post(ADD_URL, {"file": SimpleUploadedFile("n.txt", b"Retry me."), "title": ""})
+        run_queued()
+    return Document.objects.get()
+
+
+def test_retry_action_queues_failed_documents_again(admin_client, failed_upload):
+    document = failed_upload
+    assert document.status == Document.Status.FAILED and "down" in document.error
+    response = admin_client.post(LIST_URL, {"action": "retry", "_selected_action": [document.pk]}, follow=True)
+    assert "Queued 1 document(s) again" in response.content.decode()
+    run_queued()
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY and document.error == "" and document.chunk_count == 1
+
+
+def test_retry_action_refuses_a_ready_document(admin_client):
+    document = make_document("Fine as it is.")
+    response = admin_client.post(LIST_URL, {"action": "retry", "_selected_action": [document.pk]}, follow=True)
+    assert "Only a failed document can be retried" in response.content.decode()
+
+
+def test_the_same_bytes_again_replace_a_failed_record(admin_client, failed_upload):
+    failed = failed_upload
     assert admin_client.post(ADD_URL, {"file": SimpleUploadedFile("n.txt", b"Retry me.")}).status_code == 302
-    assert Document.objects.get().status == Document.Status.READY
+    run_queued()
+    document = Document.objects.get()
+    assert document.pk != failed.pk and document.status == Document.Status.READY
 
 
 def test_duplicate_upload_is_an_error_on_the_form(admin_client):

@@ -1,4 +1,7 @@
-"""Documents through the REST API: upload of every format, reading chunks, deleting, and every bad input."""
+"""Documents through the REST API: upload of every format, reading chunks, deleting, and every bad input.
+
+Uploads here pass `wait`, so the whole job runs within the request and its outcome is the answer; what an
+upload without `wait` does (202, queued) is in test_document_jobs.py."""
 
 import json
 import uuid
@@ -14,8 +17,9 @@ from tests.files import make_docx, make_encrypted_pdf, make_pdf, make_png, make_
 
 pytestmark = pytest.mark.django_db
 
-DOC_FIELDS = {"id", "title", "filename", "content_type", "size", "sha256", "status", "error", "chunk_count",
-              "uploaded_by", "created_at", "can_delete"}
+DOC_FIELDS = {"id", "title", "filename", "content_type", "size", "sha256", "status", "stage", "pages_read",
+              "page_count", "chunks_embedded", "chunk_count", "attempts", "error", "error_kind", "uploaded_by",
+              "created_at", "updated_at", "can_delete", "can_retry"}
 
 
 def multipart(filename: str, data: bytes, title: str | None = None, client_type: str = "application/octet-stream"):
@@ -33,14 +37,26 @@ def multipart(filename: str, data: bytes, title: str | None = None, client_type:
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def upload(client, filename: str, data: bytes, **kwargs):
+def upload(client, filename: str, data: bytes, wait: bool = True, **kwargs):
     body, content_type = multipart(filename, data, **kwargs)
-    return client.generic("POST", "/api/documents", body, content_type=content_type)
+    return client.generic("POST", "/api/documents?wait=true" if wait else "/api/documents", body,
+                          content_type=content_type)
+
+
+def post_text(client, content: str, **fields):
+    return client.post("/api/documents?wait=1", {"content": content, **fields}, format="json")
 
 
 def assert_nothing_stored():
     assert Document.objects.count() == 0
     assert Chunk.objects.count() == 0
+
+
+def assert_kept_failed(reason: str = ""):
+    """A job that failed keeps its document, marked failed with the reason, without any chunk."""
+    document = Document.objects.get()
+    assert document.status == Document.Status.FAILED and reason in document.error and document.error
+    assert document.chunk_count == 0 and not Chunk.objects.exists()
 
 
 # --- uploads that work -------------------------------------------------------------------------------
@@ -92,7 +108,7 @@ def test_markdown_file_is_titled_by_its_top_heading(api):
 
 
 def test_raw_text_upload_as_json(api):
-    response = api.post("/api/documents", {"title": "Pasted", "content": "Pasted text about owls."}, format="json")
+    response = post_text(api, "Pasted text about owls.", title="Pasted")
     assert response.status_code == 201
     body = response.json()
     assert body["title"] == "Pasted" and body["content_type"] == "text/plain" and body["filename"] == ""
@@ -100,7 +116,8 @@ def test_raw_text_upload_as_json(api):
 
 
 def test_raw_text_without_title_is_titled_by_its_first_line(api):
-    body = api.post("/api/documents/", {"content": "\n# Owl facts\nOwls hunt at night."}, format="json").json()
+    body = api.post("/api/documents/?wait=true", {"content": "\n# Owl facts\nOwls hunt at night."},
+                    format="json").json()
     assert body["title"] == "Owl facts"
 
 
@@ -195,8 +212,8 @@ def test_duplicate_upload_returns_409_with_existing_document(api, other_api):
 
 
 def test_duplicate_raw_text_returns_409(api):
-    api.post("/api/documents", {"content": "Twice."}, format="json")
-    assert api.post("/api/documents", {"content": "Twice."}, format="json").status_code == 409
+    post_text(api, "Twice.")
+    assert post_text(api, "Twice.").status_code == 409
 
 
 # --- bad input ---------------------------------------------------------------------------------------
@@ -210,7 +227,7 @@ def test_file_over_the_limit_is_413(api, settings):
 
 def test_body_over_the_limit_is_413_before_parsing(api, settings, monkeypatch):
     settings.DOCUMENT_MAX_BYTES = 1000
-    monkeypatch.setattr(services, "extract", lambda *a, **k: pytest.fail("parsed an oversized upload"))
+    monkeypatch.setattr(services, "sniff", lambda *a, **k: pytest.fail("parsed an oversized upload"))
     response = upload(api, "big.txt", b"x" * 200_000)
     assert response.status_code == 413
     assert_nothing_stored()
@@ -241,8 +258,9 @@ def test_empty_file_is_400(api, data):
 
 
 def test_pdf_without_text_is_400(api):
-    assert upload(api, "scan.pdf", make_pdf([""])).status_code == 400
-    assert_nothing_stored()
+    response = upload(api, "blank.pdf", make_pdf([""]))
+    assert response.status_code == 400 and "No text could be read" in response.json()["detail"]
+    assert_kept_failed("No text")
 
 
 def test_empty_raw_text_is_400(api):
@@ -290,7 +308,8 @@ def test_unsupported_type_is_415(api, filename, data):
 def test_corrupt_encrypted_or_bomb_files_are_422_and_server_keeps_serving(api, filename, data):
     response = upload(api, filename, data)
     assert response.status_code == 422 and response.json()["detail"]
-    assert_nothing_stored()
+    assert response.json()["document"]["status"] == "failed"
+    assert_kept_failed(response.json()["detail"])
     assert upload(api, "after.txt", b"Still serving.").status_code == 201
 
 
@@ -337,14 +356,15 @@ def test_embedding_failure_half_way_stores_nothing(api, settings, monkeypatch):
 
     monkeypatch.setattr(embedder, "embed", embed_then_fail)
     text = " ".join(f"Sentence {i} has a few words." for i in range(20))
-    response = api.post("/api/documents", {"content": text}, format="json")
+    response = post_text(api, text)
     assert response.status_code == 502
     assert "500" in response.json()["detail"]
     assert len(calls) == 2
-    assert_nothing_stored()
+    assert_kept_failed("500")
+    assert Document.objects.get().text == text  # kept, so that a retry only embeds
 
 
-def test_database_failure_while_writing_chunks_stores_nothing(api, monkeypatch):
+def test_database_failure_while_writing_chunks_leaves_no_chunk(api, monkeypatch):
     from django.db import IntegrityError
 
     def broken_store(document, chunks, vectors, model):
@@ -353,9 +373,9 @@ def test_database_failure_while_writing_chunks_stores_nothing(api, monkeypatch):
         raise IntegrityError("disk full, say")
 
     monkeypatch.setattr(services, "_store_chunks", broken_store)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(services.IngestError, match="unexpected error"):
         services.document_ingest(text="Some text.")
-    assert_nothing_stored()
+    assert_kept_failed("unexpected error")
 
 
 def test_vectors_of_different_widths_are_502_and_store_nothing(api, settings, monkeypatch):
@@ -365,24 +385,23 @@ def test_vectors_of_different_widths_are_502_and_store_nothing(api, settings, mo
     embedder = services.get_embedder()
     monkeypatch.setattr(embedder, "embed", lambda texts: np.ones((len(texts), next(widths)), dtype=np.float32))
     text = " ".join(f"Sentence {i} has a few words." for i in range(8))
-    response = api.post("/api/documents", {"content": text}, format="json")
+    response = post_text(api, text)
     assert response.status_code == 502
-    assert_nothing_stored()
+    assert_kept_failed("different sizes")
 
 
 def test_same_bytes_stored_by_a_concurrent_request_becomes_409(api, monkeypatch):
-    real = services._chunk_and_embed
+    real = services.sniff
     raced = []
 
-    def racing(text, page_starts):
-        result = real(text, page_starts)
-        if not raced:  # another request stores the same content while this one is embedding
+    def racing(data, filename):
+        if not raced:  # another request stores the same content while this one checks it
             raced.append(None)
-            raced[0] = services.document_ingest(text="Raced content.")
-        return result
+            raced[0] = services.document_ingest(data=data, filename="other.txt")
+        return real(data, filename)
 
-    monkeypatch.setattr(services, "_chunk_and_embed", racing)
-    response = api.post("/api/documents", {"content": "Raced content."}, format="json")
+    monkeypatch.setattr(services, "sniff", racing)
+    response = upload(api, "raced.txt", b"Raced content.")
     assert response.status_code == 409
     assert response.json()["document"]["id"] == raced[0].pk
     assert Document.objects.count() == 1 and Chunk.objects.count() == raced[0].chunk_count
@@ -403,7 +422,7 @@ def test_only_ready_documents_are_searchable(monkeypatch):
 
     monkeypatch.setattr(embedder, "embed", fail)
     with pytest.raises(services.EmbeddingFailed) as failure:
-        services.document_ingest(text="Zebras graze on the savanna grasslands.", keep_failed=True)
+        services.document_ingest(text="Zebras graze on the savanna grasslands.")
     monkeypatch.setattr(embedder, "embed", real_embed)
     failed = failure.value.document
     assert failed.status == Document.Status.FAILED and failed.text  # its text is kept, for a retry

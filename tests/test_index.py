@@ -159,7 +159,7 @@ def test_document_ingested_and_deleted_by_another_process_is_seen(fresh_index, t
         assert result.returncode == 0, result.stderr
 
     (tmp_path / "volcano.txt").write_text(VOLCANO)
-    result = subprocess.run([sys.executable, str(manage), "ingest", str(tmp_path / "volcano.txt"),
+    result = subprocess.run([sys.executable, str(manage), "ingest", "--inline", str(tmp_path / "volcano.txt"),
                              "--title", "Volcano notes"], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert titles(fresh_index.search("magma basalt"))[0] == "Volcano notes"

@@ -1,17 +1,16 @@
 """`manage.py ingest` and `manage.py reindex` on real folders of files."""
 
-import os
 import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from knowledge.models import Chunk, Document
 from tests.files import make_docx, make_pdf, make_png
+from tests.processes import child_env
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,10 +32,10 @@ def mixed_folder(tmp_path):
     return tmp_path
 
 
-def run(*args) -> tuple[str, str, CommandError | None]:
+def run(*args, inline: bool = True) -> tuple[str, str, CommandError | None]:
     out, err = StringIO(), StringIO()
     try:
-        call_command("ingest", *args, stdout=out, stderr=err)
+        call_command("ingest", *args, *(["--inline"] if inline else []), stdout=out, stderr=err)
     except CommandError as exc:
         return out.getvalue(), err.getvalue(), exc
     return out.getvalue(), err.getvalue(), None
@@ -118,24 +117,16 @@ def test_reindex_reembeds_every_document(tmp_path, settings):
     assert Document.objects.get(filename="a.txt").chunk_count > 1
 
 
-def _child_database_url() -> str:
-    db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"mysql://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{db['NAME']}"
-
-
 @pytest.mark.django_db(transaction=True)
 def test_manage_py_exit_status(mixed_folder, tmp_path_factory):
     good = tmp_path_factory.mktemp("good")
     (good / "ok.txt").write_text("A good file for the exit status test.")
-    env = {**os.environ, "DATABASE_URL": _child_database_url(), "EMBEDDING_BACKEND": "local"}
-    ok = subprocess.run([sys.executable, "manage.py", "ingest", str(good)], cwd=ROOT, env=env,
+    env = child_env()
+    ok = subprocess.run([sys.executable, "manage.py", "ingest", "--inline", str(good)], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert "Ingested 1, duplicates skipped 0, failed 0." in ok.stdout
-    bad = subprocess.run([sys.executable, "manage.py", "ingest", str(mixed_folder)], cwd=ROOT, env=env,
+    bad = subprocess.run([sys.executable, "manage.py", "ingest", "--inline", str(mixed_folder)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0
     assert "failed 2." in bad.stdout and "Traceback" not in bad.stderr and "2 file(s) failed" in bad.stderr

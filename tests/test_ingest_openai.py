@@ -30,7 +30,7 @@ def expected_vector(server, text: str) -> np.ndarray:
 
 
 def test_upload_stores_the_servers_vectors_with_model_and_dims(api, openai_embeddings):
-    response = api.post("/api/documents", {"title": "Remote", "content": TEXT}, format="json")
+    response = api.post("/api/documents?wait=1", {"title": "Remote", "content": TEXT}, format="json")
     assert response.status_code == 201, response.json()
     document = Document.objects.get(pk=response.json()["id"])
     chunks = list(document.chunks.all())
@@ -53,21 +53,21 @@ def test_chunks_are_sent_in_order_in_batches(openai_embeddings):
     assert sent == list(document.chunks.values_list("text", flat=True))
 
 
-def test_provider_error_is_502_and_stores_nothing(api, openai_embeddings):
+def test_provider_error_is_502_and_keeps_a_failed_document_without_chunks(api, openai_embeddings):
     openai_embeddings.fail(500)
-    response = api.post("/api/documents", {"content": TEXT}, format="json")
+    response = api.post("/api/documents?wait=1", {"content": TEXT}, format="json")
     assert response.status_code == 502
     assert "500" in response.json()["detail"]
-    assert not Document.objects.exists() and not Chunk.objects.exists()
+    assert Document.objects.get().status == Document.Status.FAILED and not Chunk.objects.exists()
 
 
-def test_failure_on_the_second_batch_stores_nothing(api, openai_embeddings):
+def test_failure_on_the_second_batch_leaves_no_chunk(api, openai_embeddings):
     openai_embeddings.slow(0)  # the first request answers normally...
     openai_embeddings.fail(503)  # ...the second one fails
-    response = api.post("/api/documents", {"content": TEXT}, format="json")
+    response = api.post("/api/documents?wait=1", {"content": TEXT}, format="json")
     assert response.status_code == 502
     assert len(openai_embeddings.embedding_requests()) == 2
-    assert not Document.objects.exists() and not Chunk.objects.exists()
+    assert Document.objects.get().status == Document.Status.FAILED and not Chunk.objects.exists()
 
 
 def test_unreachable_server_is_502(api, settings):
@@ -75,9 +75,9 @@ def test_unreachable_server_is_502(api, settings):
     settings.OPENAI_API_KEY = "k"
     settings.OPENAI_MAX_RETRIES = 0
     settings.EMBEDDING_BACKEND = "openai"
-    response = api.post("/api/documents", {"content": "Unreachable."}, format="json")
+    response = api.post("/api/documents?wait=1", {"content": "Unreachable."}, format="json")
     assert response.status_code == 502 and "connect" in response.json()["detail"].lower()
-    assert not Document.objects.exists()
+    assert Document.objects.get().status == Document.Status.FAILED
 
 
 def test_reindex_moves_local_vectors_to_the_openai_model(settings, openai_server):
@@ -109,7 +109,7 @@ def test_command_keeps_text_of_an_embedding_failure_and_reindex_failed_finishes_
     (tmp_path / "remote.md").write_text(TEXT)
     openai_embeddings.fail(500)
     with pytest.raises(Exception, match="1 file"):
-        call_command("ingest", str(tmp_path), stdout=StringIO(), stderr=StringIO())
+        call_command("ingest", str(tmp_path), "--inline", stdout=StringIO(), stderr=StringIO())
     document = Document.objects.get()
     assert document.status == Document.Status.FAILED and "500" in document.error
     assert document.text == TEXT and document.content_type == "text/markdown" and not document.chunks.exists()

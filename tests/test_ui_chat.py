@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from knowledge.services import document_ingest
 from sessions_app.models import ChatSession, Message
+from tests.factories import run_queued
 from tests.ui_fixtures import *  # noqa: F403
 from tests.ui_fixtures import PHONE, open_app
 
@@ -35,7 +36,9 @@ def test_ask_a_question_and_see_the_streamed_answer_cite_the_uploaded_document(s
     page.get_by_role("button", name="Knowledge base", exact=True).click()
     page.locator("#file-input").set_input_files(
         [{"name": "handbook.txt", "mimeType": "text/plain", "buffer": HANDBOOK}])
-    expect(page.locator(".upload-status")).to_have_text("Ready · 1 chunk")
+    expect(page.locator(".upload-status")).to_have_text("Uploaded · processing in the background")
+    run_queued()  # what the worker does
+    expect(page.locator(".document .badge")).to_have_text("ready")
     page.keyboard.press("Escape")
     page.evaluate(WATCH_SEND)
 

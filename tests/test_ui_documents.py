@@ -1,11 +1,12 @@
-"""The knowledge-base panel in a real browser: upload by picker and by drag and drop, results, delete."""
+"""The knowledge-base panel in a real browser: upload by picker and by drag and drop, results, live progress,
+retry, cancel, delete. The worker's part is played by tests.factories.run_queued, in the test's thread."""
 
 import pytest
 from playwright.sync_api import expect
 
 from knowledge.models import Document
-from knowledge.services import document_ingest
-from tests.factories import make_user
+from knowledge.services import document_ingest, document_submit
+from tests.factories import make_user, run_queued
 from tests.files import make_png
 from tests.ui_fixtures import *  # noqa: F403
 from tests.ui_fixtures import PHONE, open_app
@@ -51,9 +52,10 @@ def test_upload_several_files_shows_each_result_and_lists_the_document(signed_in
         {"name": "photo.png", "mimeType": "image/png", "buffer": make_png()},
     ])
     uploads = panel.locator(".upload")
-    expect(uploads.filter(has_text="handbook.txt").locator(".upload-status")).to_have_text("Ready · 1 chunk")
+    expect(uploads.filter(has_text="handbook.txt").locator(".upload-status")).to_have_text(
+        "Uploaded · processing in the background")
     expect(uploads.filter(has_text="handbook-again.txt").locator(".upload-status")).to_have_text(
-        "Duplicate: already uploaded as “handbook”")
+        "Duplicate: already uploaded as “handbook”")  # the same bytes are refused while the first is pending
     expect(uploads.filter(has_text="photo.png").locator(".upload-status")).to_contain_text("Unsupported file type")
     expect(panel.locator(".upload progress")).to_have_count(0)
     assert page.evaluate("window.progressSeen").count(1) == 3  # each upload reported its bytes all sent
@@ -61,8 +63,14 @@ def test_upload_several_files_shows_each_result_and_lists_the_document(signed_in
     documents = panel.locator(".document")
     expect(documents).to_have_count(1)
     expect(documents.first.locator(".document-title")).to_have_text("handbook")
-    expect(documents.first.locator(".document-meta")).to_contain_text("ready")
+    expect(documents.first.locator(".badge")).to_have_text("pending")
+    expect(documents.first.locator(".document-stage")).to_have_text("Queued")
+    shots(page, "knowledge-base-queued")
+
+    run_queued()  # the worker reads and embeds it; the panel follows without a reload
+    expect(documents.first.locator(".badge")).to_have_text("ready")
     expect(documents.first.locator(".document-meta")).to_contain_text(f"{len(HANDBOOK)} B · 1 chunk · by carol")
+    expect(documents.first.locator(".document-stage")).to_have_count(0)
     shots(page, "knowledge-base-uploaded")
     assert Document.objects.get().uploaded_by == browser_user
 
@@ -96,6 +104,7 @@ def test_drag_and_drop_uploads_the_dropped_files(signed_in_page, shots):
     }""")
     expect(panel).to_be_visible()
     expect(panel.locator(".upload-ok")).to_have_count(2)
+    run_queued()
     expect(panel.locator(".document-title")).to_have_text(["expenses", "Travel policy"])
     shots(page, "dropped")
     assert Document.objects.count() == 2
@@ -136,3 +145,44 @@ def test_knowledge_base_fits_a_phone(new_page, browser_user, shots):
     shots(page, "phone-knowledge-base")
     box = panel.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+
+
+def test_progress_is_shown_live_and_a_failed_document_can_be_retried(signed_in_page, browser_user, shots):
+    document = document_submit(text="The lighthouse keeper counts gulls at dawn. " * 40, title="Lighthouse",
+                               user=browser_user, enqueue=False)
+    page = open_app(signed_in_page)
+    panel = open_knowledge_base(page)
+    item = panel.locator(".document")
+    expect(item.locator(".document-stage")).to_have_text("Queued")
+
+    Document.objects.filter(pk=document.pk).update(status="processing", stage="reading", pages_read=3, page_count=12)
+    expect(item.locator(".document-stage")).to_have_text("Reading page 3 of 12")
+    assert item.locator("progress").evaluate("bar => bar.value") == 0.25
+    Document.objects.filter(pk=document.pk).update(stage="embedding", chunks_embedded=40, chunk_count=160)
+    expect(item.locator(".document-stage")).to_have_text("Embedding: 40 of 160 chunks")
+    shots(page, "knowledge-base-progress")
+
+    Document.objects.filter(pk=document.pk).update(
+        status="failed", stage="", error="The file took longer than 300 s to read; refused.")
+    expect(item.locator(".document-error")).to_have_text("The file took longer than 300 s to read; refused.")
+    expect(item.locator(".badge")).to_have_text("failed")
+    shots(page, "knowledge-base-failed")
+
+    item.get_by_role("button", name="Retry “Lighthouse”").click()
+    expect(item.locator(".badge")).to_have_text("pending")
+    expect(item.get_by_role("button", name="Retry “Lighthouse”")).to_have_count(0)
+    run_queued()
+    expect(item.locator(".badge")).to_have_text("ready")
+    assert Document.objects.get().status == "ready"
+
+
+def test_cancel_a_document_that_is_still_processing(signed_in_page, browser_user):
+    document_submit(text="Still being processed. " * 20, title="Slow one", user=browser_user, enqueue=False)
+    page = open_app(signed_in_page)
+    panel = open_knowledge_base(page)
+    panel.get_by_role("button", name="Cancel “Slow one”").click()
+    confirm = page.locator("#confirm-dialog")
+    expect(confirm).to_contain_text("is still being processed: it will be stopped and removed")
+    confirm.get_by_role("button", name="Cancel it").click()
+    expect(panel.locator(".document")).to_have_count(0)
+    assert not Document.objects.exists()

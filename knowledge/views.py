@@ -5,7 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from knowledge import services
@@ -51,8 +51,16 @@ def _status_of(error: IngestError) -> int:
     return next((code for kind, code in STATUS_OF.items() if isinstance(error, kind)), 422)
 
 
-def _flag(value) -> bool:
-    return str(value).lower() in {"1", "true", "yes", "on"}
+def _wait(request, body_value=None) -> bool:
+    """`wait` from the query (?wait=true|false|1|0) or the body (already parsed by the serializer): anything
+    else is a 400, as the schema says, rather than quietly read as "no"."""
+    value = request.query_params.get("wait")
+    if value is None:
+        return bool(body_value)
+    flag = {"true": True, "1": True, "false": False, "0": False}.get(value.lower())
+    if flag is None:
+        raise ValidationError({"wait": ["Must be true or false."]})
+    return flag or bool(body_value)
 
 
 class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -79,9 +87,10 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             declared = 0
         if declared > settings.DOCUMENT_MAX_BYTES + _MULTIPART_SLACK:
             return self._refusal(services.too_large())
-        upload = DocumentUploadSerializer(data=request.data)
+        form = request.content_type != "application/json"
+        upload = DocumentUploadSerializer(data=request.data, context={"form": form})
         upload.is_valid(raise_exception=True)
-        wait = upload.validated_data["wait"] or _flag(request.query_params.get("wait"))
+        wait = _wait(request, upload.validated_data["wait"])
         source = {"title": upload.validated_data.get("title", ""), "user": request.user}
         file = upload.validated_data.get("file")
         try:
@@ -122,7 +131,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         document = self.get_object()
         if not can_delete(request.user, document):
             raise NotFound()
-        wait = _flag(request.query_params.get("wait")) or _flag(request.data.get("wait"))
+        wait = _wait(request)
         try:
             if wait and _inline_jobs.acquire(blocking=False):
                 try:

@@ -33,6 +33,10 @@ class StrictCharField(serializers.CharField):
             self.fail("invalid")
         if self.max_length is not None and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
+        # Before trimming: Python counts some control characters (\x1c-\x1f, \x85) as whitespace, and a refused
+        # character must not slip through by standing at either end.
+        if any(ch in self.refused for ch in data):
+            raise serializers.ValidationError(_refusal(data))
         return super().to_internal_value(data)
 
 
@@ -59,11 +63,17 @@ def _char_class(chars: str) -> str:
 def validate_display_name(value: str) -> str:
     """Names are shown in the sidebar: printable text only (tabs, newlines and other control codes are refused,
     and so are the bidirectional controls that reorder what is shown)."""
-    if any(ch in CONTROL for ch in value):
-        raise serializers.ValidationError("The name may not contain control characters.")
-    if any(ch in BIDI_CONTROLS for ch in value):
-        raise serializers.ValidationError("The name may not contain bidirectional override or isolate characters.")
+    if any(ch in CONTROL or ch in BIDI_CONTROLS for ch in value):
+        raise serializers.ValidationError(_refusal(value))
     return value
+
+
+def _refusal(value: str) -> str:
+    if any(ch in BIDI_CONTROLS for ch in value) and not any(ch in CONTROL for ch in value):
+        return "The name may not contain bidirectional override or isolate characters."
+    if "\x00" in value and not any(ch in CONTROL[1:] for ch in value):
+        return "Null characters are not allowed."
+    return "The name may not contain control characters."
 
 
 class ChatSessionSerializer(serializers.ModelSerializer):

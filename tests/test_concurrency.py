@@ -1,5 +1,6 @@
-"""Uploads beside searches and chats, all at once, through a real multi-threaded server (the production one):
-no "database is locked", no 500, on SQLite (the embedded default) and on MariaDB."""
+"""Uploads beside searches and chats, all at once, through a real multi-threaded server (the production one)
+while a real worker process ingests what is uploaded: no "database is locked", no 500, on SQLite (the
+embedded default) and on MariaDB."""
 
 import json
 import urllib.error
@@ -12,6 +13,7 @@ from rest_framework.authtoken.models import Token
 from knowledge.models import Document
 from sessions_app.models import Message
 from tests.factories import make_document, make_session, make_user
+from tests.processes import start_worker, stop, wait_for
 from tests.production_server import ProductionServer, database_url
 
 EACH = 16  # uploads, searches and chats
@@ -34,6 +36,7 @@ def test_uploads_searches_and_chats_at_once_never_fail(transactional_db):
     make_document("Volcanoes erupt when magma rises. Glaciers carve valleys over centuries.", user=user)
     sessions = [str(make_session(user, f"s{n}").id) for n in range(EACH)]
     env = {**{f"THROTTLE_{s}": "10000/minute" for s in ("CHAT", "UPLOADS", "SEARCH")}, "LOG_LEVEL": "ERROR"}
+    worker = start_worker(LOG_LEVEL="INFO")
     with ProductionServer(database_url(connection.settings_dict), env=env, workers=2, threads=32) as server:
         base = server.url + "/api"
         text = " ".join(f"Paragraph {{n}} about topic {w} with enough words to chunk." for w in range(400))
@@ -42,11 +45,16 @@ def test_uploads_searches_and_chats_at_once_never_fail(transactional_db):
                 + [("POST", f"{base}/sessions/{s}/chat", {"message": "What do glaciers do?"}) for s in sessions])
         with ThreadPoolExecutor(len(jobs)) as pool:
             results = list(pool.map(lambda job: call(job[1], token, job[0], job[2]), jobs))
-        log = server.output()
+        try:  # the worker reads, chunks and embeds them meanwhile, writing beside the web server
+            wait_for(lambda: Document.objects.filter(status="ready").count() == EACH + 1, timeout=300,
+                     what="every upload to be ingested")
+        finally:
+            log = server.output() + stop(worker)
 
     statuses = [status for status, _ in results]
     assert all(status < 500 for status in statuses), [r for r in results if r[0] >= 500][:3]
-    assert statuses.count(201) == 2 * EACH and statuses.count(200) == EACH, statuses
+    # Uploads are queued (202), searches answer (200), chat turns are created (201).
+    assert statuses.count(202) == EACH and statuses.count(200) == EACH and statuses.count(201) == EACH, statuses
     assert "database is locked" not in log
-    assert Document.objects.count() == EACH + 1
+    assert not Document.objects.exclude(status="ready").exists()
     assert Message.objects.filter(role=Message.Role.ASSISTANT, status="complete").count() == EACH

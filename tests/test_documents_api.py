@@ -272,9 +272,12 @@ def test_neither_file_nor_content_is_400(api):
     assert api.post("/api/documents", {"title": "nothing"}, format="json").status_code == 400
 
 
-def test_title_with_control_characters_is_400(api):
-    response = api.post("/api/documents", {"title": "bad\x07title", "content": "text"}, format="json")
+@pytest.mark.parametrize("title", ["bad\x07title", "trailing\x85", "\x1cleading", "over\u202eride"])
+def test_title_with_control_characters_is_400(api, title):
+    response = api.post("/api/documents", {"title": title, "content": "text"}, format="json")
     assert response.status_code == 400
+    body, content_type = multipart("notes.txt", b"Some notes.", title=title)
+    assert api.generic("POST", "/api/documents", body, content_type=content_type).status_code == 400
     assert_nothing_stored()
 
 

@@ -80,6 +80,8 @@ def test_messages_oldest_first(api, user):
     ("tab\there", "control character"),
     ("line\nbreak", "control character"),
     ("nul\x00byte", "NUL"),
+    ("trailing\x85", "a C1 control that Python strips as whitespace"),
+    ("\x1cleading", "a separator control that Python strips as whitespace"),
     (42, "not a string"),
     (None, "null"),
     (["a"], "a list"),

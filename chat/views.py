@@ -1,4 +1,4 @@
-"""Chat API: a turn (JSON or server-sent events), search over the knowledge base, and the active backends.
+"""Chat API: a turn (JSON or server-sent events) and stopping it, search over the knowledge base, the backends.
 
 Views validate, call one service, serialize. The chat endpoint is a DRF view so session auth (with CSRF)
 and token auth both apply; a streamed answer is then a StreamingHttpResponse of SSE events.
@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,8 +34,13 @@ from sessions_app.models import ChatSession
 from sessions_app.serializers import MessageSerializer
 
 
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the chat's current state."
+
+
 class ChatView(APIView):
-    """POST /api/sessions/{id}/chat — answer a message (or retry the last one) from the knowledge base."""
+    """POST /api/sessions/{id}/chat — answer a new question, the last one again (retry), or the last one reworded."""
 
     def perform_content_negotiation(self, request, force=False):
         # Errors are JSON even when the client asked for text/event-stream; the stream itself is SSE.
@@ -44,23 +49,46 @@ class ChatView(APIView):
     @extend_schema(request=ChatTurnSerializer, responses={201: ChatReplySerializer, 502: ChatFailureSerializer},
                    description="With `stream: true` or `Accept: text/event-stream` the answer is server-sent "
                                "events: `token` {delta} ..., then `done` {user_message, assistant_message} "
-                               "or `error` {detail, user_message, assistant_message}.")
+                               "(its status `complete`, or `stopped` after POST .../stop) or `error` "
+                               "{detail, user_message, assistant_message}.")
     def post(self, request, pk):
         session = get_object_or_404(ChatSession, pk=pk, owner=request.user)
         serializer = ChatTurnSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            turn = services.start_turn(session=session, text=None if data["retry"] else data["message"])
+            turn = _start_turn(session, data)
             if data["stream"] or "text/event-stream" in request.headers.get("Accept", ""):
                 return _event_stream(turn)
             assistant = services.answer(turn)
         except services.NothingToRetry as exc:
             raise ValidationError({"detail": str(exc)}) from exc
+        except services.QuestionNotFound as exc:
+            raise NotFound(str(exc)) from exc
+        except services.NotTheLastQuestion as exc:
+            raise Conflict(str(exc)) from exc
         except services.TurnFailed as failed:
             body = {"detail": failed.assistant_message.error, **_pair(failed.user_message, failed.assistant_message)}
             return Response(body, status=status.HTTP_502_BAD_GATEWAY)
         return Response(_pair(turn.user_message, assistant), status=status.HTTP_201_CREATED)
+
+
+def _start_turn(session: ChatSession, data: dict) -> services.Turn:
+    if data["retry"]:
+        return services.regenerate(session=session)
+    if "edit" in data:
+        return services.edit_question(session=session, message_id=data["edit"], text=data["message"])
+    return services.ask(session=session, text=data["message"])
+
+
+@extend_schema(request=None, responses={204: None})
+@api_view(["POST"])
+def stop(request, pk):
+    """POST /api/sessions/{id}/stop — end the answer streaming in this chat; the text so far is kept, `stopped`.
+
+    Idempotent, and harmless when nothing streams. The streaming request then ends with `done`."""
+    services.stop_answer(session=get_object_or_404(ChatSession, pk=pk, owner=request.user))
+    return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _pair(user_message, assistant_message) -> dict:

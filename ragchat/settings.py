@@ -165,6 +165,13 @@ DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=20 * 1024 * 1024)
 CHAT_MESSAGE_MAX_CHARS = 32_000
 CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=3000)
 
+# --- Chat actions and follow-ups (issue 11) --------------------------------------------------------
+# With a language model, a follow-up question ("and the second one?") is rewritten as a stand-alone search
+# query by one short call (chat/followups.py); off, or offline, the search adds the earlier questions.
+FOLLOW_UP_REWRITE = env.bool("FOLLOW_UP_REWRITE", default=True)
+FOLLOW_UP_REWRITE_TIMEOUT = env.float("FOLLOW_UP_REWRITE_TIMEOUT", default=10.0)  # seconds; then the fallback
+FEEDBACK_COMMENT_MAX_CHARS = 2000
+
 # Uploads larger than this are streamed to a temporary file rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1024 * 1024

@@ -8,7 +8,7 @@ from sessions_app.models import DEFAULT_SESSION_NAME, ChatSession, Feedback, Mes
 
 MAX_ID = 2**63 - 1  # a message id beyond a 64-bit integer would overflow the database driver, not just miss
 SEARCH_MAX_CHARS = 200
-SNIPPET_BEFORE, SNIPPET_AFTER = 40, 100  # characters of a search match's message around the words
+SNIPPET_BEFORE, SNIPPET_AFTER = 20, 100  # characters of a search match's message around the words
 
 
 class StrictCharField(serializers.CharField):
@@ -132,4 +132,8 @@ def match_snippet(text: str, words: str) -> str:
     flat = " ".join(text.split())
     at = max(flat.lower().find(" ".join(words.split()).lower()), 0)  # the database may match accents; we may not
     start, end = max(at - SNIPPET_BEFORE, 0), min(at + len(words) + SNIPPET_AFTER, len(flat))
+    if start:  # cut between words
+        start = flat.find(" ", start, at) + 1 or at
+    if end < len(flat) and (space := flat.rfind(" ", at + len(words), end)) != -1:
+        end = space
     return ("…" if start else "") + flat[start:end].strip() + ("…" if end < len(flat) else "")

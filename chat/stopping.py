@@ -3,17 +3,21 @@
     request_stop(session_id)                       # POST /api/sessions/{id}/stop, in any process
     watch = StopWatch(session_id, since=started)   # in the streaming loop: watch.requested() between tokens
 
-A stop is a time stamp in Django's cache under the session's key, so it reaches every process that shares
-that cache (the per-process memory cache of a single-process server reaches only itself: see the README).
-The streaming loop reads it at most every CHECK_EVERY seconds, so a fast stream does not read the cache per
-token, and it ignores a stop older than its turn: a late click on an earlier answer cannot stop the next one.
-The browser also drops the stream after asking, so a stop never waits on a stalled model.
+A stop is a time stamp, kept twice. In Django's cache, which the streaming loop reads between tokens (at most
+every CHECK_EVERY seconds, so a fast stream does not read it per token): with a cache that the server's
+processes share, the stream ends at the model's next token wherever the stop request landed. And on the
+chat session's row, which the loop reads once when the browser drops the stream after asking to stop: so
+with a per-process cache too, an answer stopped from another process is saved as stopped, never failed.
+A stop older than the turn is ignored: a late click on an earlier answer cannot stop the next one.
 """
 
 import time
+from datetime import UTC, datetime
 from uuid import UUID
 
 from django.core.cache import cache
+
+from sessions_app.models import ChatSession
 
 CHECK_EVERY = 0.2  # seconds between two looks at the cache while tokens arrive
 KEEP_FOR = 600  # seconds a stop request is kept: far longer than the loop takes to notice it
@@ -24,19 +28,25 @@ def _key(session_id: UUID) -> str:
 
 
 def request_stop(session_id: UUID) -> None:
-    cache.set(_key(session_id), time.time(), KEEP_FOR)
+    now = time.time()
+    cache.set(_key(session_id), now, KEEP_FOR)
+    ChatSession.objects.filter(pk=session_id).update(stop_requested_at=datetime.fromtimestamp(now, UTC))
 
 
 class StopWatch:
     def __init__(self, session_id: UUID, *, since: float):
-        self.key, self.since = _key(session_id), since
+        self.session_id, self.key, self.since = session_id, _key(session_id), since
         self.checked = float("-inf")  # the first token always looks: a stop may come while the model thinks
 
     def requested(self, *, now: bool = False) -> bool:
-        """Whether a stop was asked for since the turn began (read from the cache now, or if it is time to)."""
+        """Whether a stop was asked for since the turn began: from the cache if it is time to look, or, with
+        now=True (the client went away), from the cache and then the database."""
         moment = time.monotonic()
         if not now and moment - self.checked < CHECK_EVERY:
             return False
         self.checked = moment
         stopped_at = cache.get(self.key)
+        if now and stopped_at is None:
+            stamp = ChatSession.objects.filter(pk=self.session_id).values_list("stop_requested_at", flat=True).first()
+            stopped_at = stamp.timestamp() if stamp else None
         return stopped_at is not None and stopped_at >= self.since

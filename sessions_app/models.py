@@ -22,6 +22,8 @@ class ChatSession(models.Model):
     name = models.CharField(max_length=200, default=DEFAULT_SESSION_NAME)
     pinned = models.BooleanField(default=False)  # listed above the other chats
     archived = models.BooleanField(default=False)  # hidden from the main list, kept with its messages
+    # When the user last asked the answer streaming in this chat to stop (chat/stopping.py).
+    stop_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)  # the last activity: a question or an answer
 

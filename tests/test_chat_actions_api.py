@@ -6,6 +6,8 @@ import sys
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
+from django.db import connection
 
 from chat import stopping
 from sessions_app.models import Feedback, Message
@@ -73,6 +75,19 @@ def test_a_client_that_stops_then_drops_the_stream_leaves_a_stopped_answer_not_a
     assert saved.status == Message.Status.STOPPED and saved.error == "" and saved.content == shown
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_the_streaming_process_cannot_see_in_its_cache_still_ends_stopped_when_the_client_drops(
+        api, user, eiffel, look_at_every_token):
+    session = make_session(user)
+    response, chunks = open_stream(api, session, {"message": "How tall is the Eiffel Tower?"})
+    shown = parse([next(chunks)])[0][1]["delta"]
+    assert api.post(f"/api/sessions/{session.id}/stop").status_code == 204
+    cache.delete(stopping._key(session.id))  # as if it had landed in another process, with a cache of its own
+    response.close()
+    saved = session.messages.get(role=Message.Role.ASSISTANT)
+    assert saved.status == Message.Status.STOPPED and saved.error == "" and saved.content == shown
+
+
 def test_a_stop_asked_before_the_turn_began_does_not_stop_it(api, user, eiffel, look_at_every_token):
     session = make_session(user)
     assert api.post(f"/api/sessions/{session.id}/stop/").status_code == 204  # nothing streams: harmless
@@ -97,6 +112,7 @@ def test_stop_needs_a_signed_in_owner(anon_api, user):
     assert anon_api.get(f"/api/sessions/{session.id}/stop").status_code in (401, 403, 405)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_stop_from_another_server_process_reaches_the_stream(api, user, eiffel, look_at_every_token, settings,
                                                                tmp_path):
     # Production runs several processes: the stop request may land in another one than the stream. With a
@@ -106,9 +122,12 @@ def test_a_stop_from_another_server_process_reaches_the_stream(api, user, eiffel
     session = make_session(user)
     response, chunks = open_stream(api, session, {"message": "How tall is the Eiffel Tower?"})
     received = [next(chunks)]
+    database = {key: connection.settings_dict[key] for key in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST",
+                                                                "PORT", "OPTIONS")}
     other_process = (
         "import ragchat.settings as s, django;"
         f"s.CACHES = {settings.CACHES!r};"
+        f"s.DATABASES = {{'default': {database!r}}};"
         "django.setup();"
         "from chat.stopping import request_stop;"
         f"request_stop({str(session.id)!r})"
@@ -117,6 +136,8 @@ def test_a_stop_from_another_server_process_reaches_the_stream(api, user, eiffel
                    env={"DJANGO_SETTINGS_MODULE": "ragchat.settings", "PATH": ""})
     events = parse(received + list(chunks))
     assert events[-1][0] == "done" and events[-1][1]["assistant_message"]["status"] == "stopped"
+    session.refresh_from_db()
+    assert session.stop_requested_at is not None  # and the database has it too
 
 
 # --- regenerate ---------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ def test_stop_keeps_the_partial_answer_marked_stopped_and_regenerate_replaces_it
     expect(answer.locator(".stopped-badge")).to_be_visible()
     answer.get_by_role("button", name="Regenerate answer").click()
     expect(answer.locator(".message-body")).to_have_text(REPLY)
+    expect(page.locator("#live-status")).to_have_text("Answer ready.")  # the stream has ended: all is saved
     expect(answer.locator(".stopped-badge")).to_have_count(0)
     expect(page.locator(".message-user")).to_have_count(1)
     assert list(Message.objects.values_list("role", "status")) == [("user", "complete"), ("assistant", "complete")]
@@ -147,6 +148,7 @@ def test_edit_the_last_question_and_resend_replaces_its_answer(signed_in_page, m
     expect(answer.locator(".message-body")).to_have_text("About: Who approves leave?")
     expect(question.locator(".message-body")).to_have_text("Who approves leave?")
     expect(page.locator(".message")).to_have_count(2)
+    expect(page.locator("#live-status")).to_have_text("Answer ready.")
     shots(page, "edited")
     assert [m.content for m in Message.objects.all()] == ["Who approves leave?", "About: Who approves leave?"]
 
@@ -191,6 +193,7 @@ def test_rate_an_answer_with_a_comment_and_take_it_back(signed_in_page, browser_
     good.click()
     expect(good).to_have_attribute("aria-pressed", "true")
     expect(bad).to_have_attribute("aria-pressed", "false")
+    expect(page.get_by_role("textbox", name="Thanks! What was good? (optional)")).to_be_focused()
     page.keyboard.press("Escape")  # no comment this time
     expect(page.locator(".feedback-form")).to_have_count(0)
     assert Feedback.objects.get().rating == "up"

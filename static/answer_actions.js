@@ -1,15 +1,9 @@
 // What a reader does with an answer: copy it, and rate it up or down with an optional comment.
 import { api } from "./api.js";
+import { el, textButton } from "./dom.js";
 import { icon, iconButton } from "./icons.js";
 
 const CONFIRM_MS = 2000; // how long "Copied" shows
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 // The answer's Markdown, then its numbered sources, so the [n] markers still mean something once pasted.
 export function copyText(message) {
@@ -116,10 +110,8 @@ class Rating {
     text.id = id;
     text.rows = 2;
     text.maxLength = 2000;
-    const send = el("button", "button button-small button-primary", "Send feedback");
-    send.type = "submit";
-    const close = el("button", "button button-small button-ghost", "Close");
-    close.type = "button";
+    const send = textButton("Send feedback", "button button-small button-primary", "submit");
+    const close = textButton("Close", "button button-small button-ghost");
     const row = el("div", "feedback-buttons");
     row.append(close, send);
     form.append(label, text, row);

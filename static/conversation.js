@@ -2,8 +2,10 @@
 // regenerate the last answer, edit the last question. Copy and rating live in answer_actions.js.
 import { api } from "./api.js";
 import { answerActions } from "./answer_actions.js";
+import { el, textButton } from "./dom.js";
 import { iconButton } from "./icons.js";
 import { renderMarkdown } from "./markdown.js";
+import { editQuestion } from "./question_edit.js";
 import { postStream } from "./sse.js";
 
 // After asking the server to stop, how long its stream may take to end (it ends at the model's next token)
@@ -11,13 +13,6 @@ import { postStream } from "./sse.js";
 const STOP_GRACE_MS = 3000;
 
 let keys = 0; // ids for source anchors of messages that have no id yet
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 export class Conversation {
   constructor({ scroller, thread, status, onBusy, onStopping, onTurnDone, onOpenKnowledgeBase }) {
@@ -82,8 +77,7 @@ export class Conversation {
     api.documents().then((documents) => {
       if (documents.some((d) => d.status === "ready")) return;
       hint.append("No documents yet: ");
-      const button = el("button", "link-button", "upload one to the knowledge base");
-      button.type = "button";
+      const button = textButton("upload one to the knowledge base", "link-button");
       button.addEventListener("click", () => this.onOpenKnowledgeBase());
       hint.append(button, " first.");
     }).catch(() => {});
@@ -197,8 +191,7 @@ export class Conversation {
       article.querySelector(".message-column").append(box);
       return;
     }
-    const retry = el("button", "button button-small button-secondary", "Retry");
-    retry.type = "button";
+    const retry = textButton("Retry", "button button-small button-secondary");
     retry.disabled = this.busy;
     retry.addEventListener("click", () => this.retry(article));
     box.append(retry);
@@ -264,66 +257,22 @@ export class Conversation {
   // The last question becomes a form; sending it rewords the question and replaces its answer.
   edit(question) {
     if (this.busy || !this.sessionId) return;
-    const body = question.querySelector(".message-body");
-    const original = body.textContent;
-    question.classList.add("editing");
     question.querySelector(".message-user-actions")?.remove();
-    const form = el("form", "edit-form");
-    const area = el("textarea");
-    area.value = original;
-    area.setAttribute("aria-label", "Edit your question");
-    const cancel = el("button", "button button-small button-ghost", "Cancel");
-    cancel.type = "button";
-    const save = el("button", "button button-small button-primary", "Save and send");
-    save.type = "submit";
-    const buttons = el("div", "edit-buttons");
-    buttons.append(cancel, save);
-    form.append(area, buttons);
-    body.hidden = true;
-    question.append(form);
-    const fit = () => {
-      area.style.height = "auto";
-      area.style.height = `${area.scrollHeight}px`;
-    };
-    area.addEventListener("input", fit);
-    const close = () => {
-      form.remove();
-      body.hidden = false;
-      question.classList.remove("editing");
-      this.#markLastTurn();
-    };
-    cancel.addEventListener("click", () => {
-      close();
-      question.querySelector(".turn-action")?.focus();
+    editQuestion(question, {
+      onClose: () => this.#markLastTurn(),
+      onSend: async (text, original) => {
+        if (this.busy) return;
+        let answer = question.nextElementSibling;
+        if (!answer?.classList.contains("message-assistant")) {
+          answer = this.#assistantMessage({ role: "assistant", content: "", sources: [] });
+          question.after(answer);
+        }
+        this.#clear(answer);
+        const payload = { message: text, edit: Number(question.dataset.id), stream: true };
+        const refused = await this.#stream(this.sessionId, payload, question, answer);
+        if (refused) question.querySelector(".message-body").textContent = original; // the server kept it
+      },
     });
-    area.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        form.requestSubmit();
-      } else if (event.key === "Escape") {
-        event.stopPropagation();
-        cancel.click();
-      }
-    });
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const text = area.value.trim();
-      if (!text || this.busy) return;
-      close();
-      body.textContent = text;
-      let answer = question.nextElementSibling;
-      if (!answer?.classList.contains("message-assistant")) {
-        answer = this.#assistantMessage({ role: "assistant", content: "", sources: [] });
-        question.after(answer);
-      }
-      this.#clear(answer);
-      const payload = { message: text, edit: Number(question.dataset.id), stream: true };
-      const refused = await this.#stream(this.sessionId, payload, question, answer);
-      if (refused) body.textContent = original; // the server kept the question as it was
-    });
-    fit();
-    area.focus();
-    area.setSelectionRange(area.value.length, area.value.length);
   }
 
   // Asks the server to end the streaming answer (in whichever process streams it); the stream then ends

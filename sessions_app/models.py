@@ -67,7 +67,12 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["created_at"], name="message_created_idx")]  # the usage report's range
+        indexes = [
+            # A chat's messages in order, straight from the index: no sort, and no plan that walks the
+            # created_at index over every chat's messages to find one chat's (MariaDB with fresh statistics).
+            models.Index(fields=["session", "created_at", "id"], name="message_session_order_idx"),
+            models.Index(fields=["created_at"], name="message_created_idx"),  # the usage report's date range
+        ]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:60]}"

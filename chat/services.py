@@ -155,7 +155,9 @@ def _save_question(session: ChatSession, text: str) -> Message:
     if session.name == DEFAULT_SESSION_NAME:
         session.name = title_from(text)
     session.archived = False  # a chat written in again comes back from the archive
-    session.save()  # also bumps updated_at: the session moves to the top of the list
+    # Also bumps updated_at: the session moves to the top of the list. Only these fields: a pin or a stop
+    # written meanwhile by another request stays.
+    session.save(update_fields=["name", "archived", "updated_at"])
     return question
 
 

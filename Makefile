@@ -47,6 +47,7 @@ bench: dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/retrieval_quality.py
+	$(BIN)/python bench/chat_actions.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3* .pytest_cache

@@ -59,6 +59,7 @@ bench: dev secret-key
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/retrieval_quality.py
 	$(BIN)/python bench/answer_quality.py
+	$(BIN)/python bench/chat_actions.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3* .pytest_cache

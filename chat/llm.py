@@ -3,12 +3,14 @@
     backend = get_backend()
     reply = backend.complete(request)       # Reply(text, model, usage)
     stream = backend.stream(request)        # iterate for text deltas; then stream.model, stream.usage
+    query = backend.rewrite_follow_up(question, history)   # Reply(search query, ...) or None
 
 `offline` needs no model service: it answers extractively from the retrieved passages (chat/offline.py),
 picking sentences by meaning with the local embedding model when it is installed, and says that it is an
 offline answer; `used` names the passages it quotes (none when the knowledge base does not cover the
-question). `openai` sends the RAG prompt to OPENAI_CHAT_MODEL through
-ragchat.openai_client. Both raise ragchat.openai_client.ProviderError.
+question). It does not rewrite follow-ups (the search keeps the earlier questions instead). `openai` sends
+the RAG prompt to OPENAI_CHAT_MODEL through ragchat.openai_client, and rewrites a follow-up as a search
+query with one short call (chat/followups.py). Both raise ragchat.openai_client.ProviderError.
 """
 
 import re
@@ -21,6 +23,7 @@ from typing import Protocol
 import numpy as np
 from django.conf import settings
 
+from chat.followups import clean_query, rewrite_messages
 from chat.offline import extractive_answer
 from knowledge.embeddings import MiniLMEmbedder, embedder_for_model, local_model_installed
 from ragchat import openai_client
@@ -59,6 +62,10 @@ class ChatBackend(Protocol):
 
     def stream(self, request: ChatRequest) -> ReplyStream: ...
 
+    def rewrite_follow_up(self, question: str, history: Sequence[dict]) -> Reply | None:
+        """The follow-up `question` as a stand-alone search query, from `history` ({"role", "content"} messages,
+        oldest first); None when this backend does not rewrite."""
+
 
 class OfflineBackend:
     model = OFFLINE_MODEL
@@ -72,6 +79,9 @@ class OfflineBackend:
     def stream(self, request: ChatRequest) -> ReplyStream:
         reply = self.complete(request)
         return _WordStream(reply.text, self.model, reply.used)
+
+    def rewrite_follow_up(self, question: str, history: Sequence[dict]) -> Reply | None:
+        return None
 
 
 _SENTENCE_CACHE = 8192  # sentence vectors kept: the same passages come back for related questions
@@ -123,6 +133,15 @@ class OpenAIBackend:
 
     def stream(self, request: ChatRequest) -> ReplyStream:
         return _OpenAIStream(request.messages, model=self.model)
+
+    def rewrite_follow_up(self, question: str, history: Sequence[dict]) -> Reply | None:
+        if not settings.FOLLOW_UP_REWRITE:
+            return None
+        # No retries and a short timeout: the search has a fallback, the user is waiting for the answer.
+        text, usage, model = openai_client.chat(rewrite_messages(question, history), model=self.model,
+                                                timeout=settings.FOLLOW_UP_REWRITE_TIMEOUT, max_retries=0)
+        query = clean_query(text)
+        return Reply(query, model, usage) if query else None
 
 
 class _OpenAIStream(openai_client.ChatStream):

@@ -1,28 +1,28 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from sessions_app.serializers import MessageSerializer, StrictCharField
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """JSON true/false only: "yes" or 1 is a mistake worth a 400, not a guess."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
+from sessions_app.serializers import MAX_ID, MessageSerializer, StrictBooleanField, StrictCharField
 
 
 class ChatTurnSerializer(serializers.Serializer):
-    """POST /api/sessions/{id}/chat: {"message": "..."} or {"retry": true}; optional "stream": true."""
+    """POST /api/sessions/{id}/chat: ask, retry (regenerate) or edit the last question; optional "stream": true.
+
+    - {"message": "..."}: a new question.
+    - {"retry": true}: the last question answered again; its answer (failed, stopped or complete), if any, is
+      replaced once the new one is saved. The question is not duplicated.
+    - {"message": "...", "edit": <id of the last question>}: the last question reworded and answered again;
+      its old answer is replaced. Another message than the last question: 409; not in this chat: 404.
+    """
 
     message = StrictCharField(required=False, trim_whitespace=True, allow_blank=False,
                               max_length=settings.CHAT_MESSAGE_MAX_CHARS)
     stream = StrictBooleanField(required=False, default=False)
     retry = StrictBooleanField(required=False, default=False)
+    edit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
+                                    help_text="The id of the chat's last question, to reword it (with `message`).")
 
     def validate(self, attrs):
-        if attrs["retry"] and "message" in attrs:
+        if attrs["retry"] and ("message" in attrs or "edit" in attrs):
             raise serializers.ValidationError("Send either a message or retry, not both.")
         if not attrs["retry"] and "message" not in attrs:
             raise serializers.ValidationError({"message": ["This field is required."]})
@@ -30,14 +30,19 @@ class ChatTurnSerializer(serializers.Serializer):
 
 
 def chat_turn_schema() -> dict:
-    """The OpenAPI request body of a turn: a message, or retry: true, never both (as validate() says)."""
-    message = {"type": "string", "maxLength": settings.CHAT_MESSAGE_MAX_CHARS,
-               "pattern": ChatTurnSerializer().fields["message"].pattern}
+    """The OpenAPI request body of a turn: a message (maybe rewording the last question, `edit`), or retry: true,
+    never both (as validate() says)."""
+    fields = ChatTurnSerializer().fields
+    message = {"type": "string", "maxLength": settings.CHAT_MESSAGE_MAX_CHARS, "pattern": fields["message"].pattern}
+    edit = {"type": "integer", "minimum": 1, "maximum": fields["edit"].max_value,
+            "description": fields["edit"].help_text}
     stream = {"type": "boolean", "default": False}
     return {"oneOf": [
         {"type": "object", "required": ["message"],
-         "properties": {"message": message, "stream": stream, "retry": {"type": "boolean", "enum": [False]}}},
-        {"type": "object", "required": ["retry"], "not": {"required": ["message"]},
+         "properties": {"message": message, "edit": edit, "stream": stream,
+                        "retry": {"type": "boolean", "enum": [False]}}},
+        {"type": "object", "required": ["retry"],
+         "not": {"anyOf": [{"required": ["message"]}, {"required": ["edit"]}]},
          "properties": {"retry": {"type": "boolean", "enum": [True]}, "stream": stream}},
     ]}
 

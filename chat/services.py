@@ -1,20 +1,29 @@
 """A chat turn, top to bottom (DESIGN.md "A chat turn").
 
-    turn = start_turn(session=s, text="...")   # 1-3: save the question, retrieve, build the prompt
-    answer(turn)                               # 4: the assistant message (raises TurnFailed on a provider error)
-    answer_stream(turn)                        # 4, streamed: ("token", delta) ... then ("done"|"error", message)
+    turn = ask(session=s, text="...")                          # 1-3: save the question, retrieve, build the prompt
+    turn = regenerate(session=s)                               #   or the last question, answered again
+    turn = edit_question(session=s, message_id=7, text="...")  #   or the last question, reworded
+    answer(turn)              # 4: the assistant message (raises TurnFailed on a provider error)
+    answer_stream(turn)       # 4, streamed: ("token", delta) ... then ("done"|"error", message)
+    stop_answer(session=s)    # from any process: the session's streaming answer ends, `stopped`
 
 The user message is committed before any provider is called, so it is never lost. However the model call
-ends (an answer, a provider error, a stream that breaks, a client that goes away) an assistant message is
-saved: complete, or failed with the error and whatever text had arrived.
+ends (an answer, a provider error, a stream that breaks, a stop, a client that goes away) an assistant
+message is saved: complete, stopped with the text so far, or failed with the error and whatever text had
+arrived. An answer that is regenerated is replaced only when its successor is saved.
 """
 
 import logging
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
 
+from chat import stopping
+from chat.followups import needs_rewrite
 from chat.llm import ChatRequest, get_backend
 from chat.prompts import build_rag_messages, retrieval_query
 from knowledge import index
@@ -34,6 +43,14 @@ class NothingToRetry(Exception):
     pass
 
 
+class QuestionNotFound(Exception):
+    pass
+
+
+class NotTheLastQuestion(Exception):
+    pass
+
+
 class TurnFailed(Exception):
     def __init__(self, user_message: Message, assistant_message: Message):
         super().__init__(assistant_message.error)
@@ -45,22 +62,47 @@ class Turn:
     session: ChatSession
     user_message: Message
     request: ChatRequest
+    replaces: list[int] = field(default_factory=list)  # answers that go once this turn's answer is saved
+    started_at: float = field(default_factory=time.time)  # a stop asked for before this does not stop it
 
 
-def start_turn(*, session: ChatSession, text: str | None) -> Turn:
-    """Save the question (or, with text=None, retry the last one), retrieve passages, build the prompt."""
-    question = _retry_target(session) if text is None else _save_question(session, text)
+def ask(*, session: ChatSession, text: str) -> Turn:
+    started = time.time()
+    return _prepare(session, _save_question(session, text), started_at=started)
+
+
+def regenerate(*, session: ChatSession) -> Turn:
+    """The last question again; its answer (complete, stopped or failed), if any, will be replaced."""
+    started = time.time()
+    question, answers = _last_exchange(session)
+    return _prepare(session, question, replaces=answers, started_at=started)
+
+
+def edit_question(*, session: ChatSession, message_id: int, text: str) -> Turn:
+    """The last question with new words, answered again; its old answer will be replaced."""
+    started = time.time()
+    if not session.messages.filter(pk=message_id, role=Message.Role.USER).exists():
+        raise QuestionNotFound("No such question in this chat.")
+    question, answers = _last_exchange(session)
+    if question.pk != message_id:
+        raise NotTheLastQuestion("Only the last question of a chat can be edited.")
+    question.content, question.rewritten_query = text, ""  # a new wording needs a new search query
+    question.save(update_fields=["content", "rewritten_query"])
+    return _prepare(session, question, replaces=answers, started_at=started)
+
+
+def _prepare(session: ChatSession, question: Message, *, replaces=(), started_at: float) -> Turn:
+    """Retrieve passages for the question (and what it refers to) and build the prompt."""
     earlier = _earlier_messages(session, question)
-    query = retrieval_query(question.content, [m.content for m in earlier if m.role == Message.Role.USER])
+    turn = Turn(session, question, ChatRequest(question.content, [], []), list(replaces), started_at)
     try:
-        hits = index.search(query, settings.RAG_TOP_K, min_score=settings.RAG_MIN_SCORE)
+        hits = index.search(_search_query(question, earlier), settings.RAG_TOP_K, min_score=settings.RAG_MIN_SCORE)
     except ProviderError as exc:  # an embedding service that fails: the question stays, the answer failed
-        failed = _save_answer(Turn(session, question, ChatRequest(question.content, [], [])), "",
-                              error=f"Searching the knowledge base failed. {exc}")
-        raise TurnFailed(question, failed) from exc
+        raise TurnFailed(question, _save_answer(turn, "", error=f"Searching the knowledge base failed. {exc}")) from exc
     history = [{"role": m.role, "content": m.content} for m in earlier]
-    messages = build_rag_messages(question.content, hits, history, settings.CHAT_HISTORY_TOKENS)
-    return Turn(session, question, ChatRequest(question.content, hits, messages))
+    turn.request = ChatRequest(question.content, hits, build_rag_messages(question.content, hits, history,
+                                                                          settings.CHAT_HISTORY_TOKENS))
+    return turn
 
 
 def answer(turn: Turn) -> Message:
@@ -73,24 +115,41 @@ def answer(turn: Turn) -> Message:
 
 
 def answer_stream(turn: Turn) -> Iterator[tuple[str, object]]:
-    """("token", "text") per delta, then ("done", Message) or ("error", failed Message)."""
+    """("token", "text") per delta, then ("done", Message) or ("error", failed Message). A stop ends it early
+    with ("done", the `stopped` Message holding the text so far)."""
     stream = _backend().stream(turn.request)
+    stop = stopping.StopWatch(turn.session.pk, since=turn.started_at)
     parts: list[str] = []
+
+    def save(**outcome) -> Message:
+        deltas.close()  # the provider stops generating at once, and its stream knows what it cost
+        return _save_answer(turn, "".join(parts), model=stream.model, usage=stream.usage, used=stream.used,
+                            **outcome)
+
+    deltas = iter(stream)
     try:
-        for delta in stream:
+        for delta in deltas:
+            if stop.requested():
+                yield "done", save(status=Message.Status.STOPPED)
+                return
             parts.append(delta)
             yield "token", delta
-    except GeneratorExit:  # the client went away: keep what it had been sent
-        _save_answer(turn, "".join(parts), model=stream.model, error=DISCONNECTED)
+    except GeneratorExit:  # the client went away, having asked to stop or not: keep what it had been sent
+        save(status=Message.Status.STOPPED) if stop.requested(now=True) else save(error=DISCONNECTED)
         raise
     except ProviderError as exc:
-        yield "error", _save_answer(turn, "".join(parts), model=stream.model, error=str(exc))
+        yield "error", save(error=str(exc))
         return
     except Exception:  # a bug must not leave the stream hanging without an answer on record
         log.exception("Streaming an answer failed in session %s", turn.session.pk)
-        yield "error", _save_answer(turn, "".join(parts), model=stream.model, error=INTERNAL_ERROR)
+        yield "error", save(error=INTERNAL_ERROR)
         return
-    yield "done", _save_answer(turn, "".join(parts), model=stream.model, usage=stream.usage, used=stream.used)
+    yield "done", save()
+
+
+def stop_answer(*, session: ChatSession) -> None:
+    """Ask the answer streaming in this session (in whichever process) to end, keeping its text."""
+    stopping.request_stop(session.pk)
 
 
 # --- steps ----------------------------------------------------------------------------------------
@@ -107,42 +166,83 @@ def _save_question(session: ChatSession, text: str) -> Message:
     question = Message.objects.create(session=session, role=Message.Role.USER, content=text)
     if session.name == DEFAULT_SESSION_NAME:
         session.name = title_from(text)
-    session.save()  # also bumps updated_at: the session moves to the top of the list
+    session.archived = False  # a chat written in again comes back from the archive
+    # Also bumps updated_at: the session moves to the top of the list. Only these fields: a pin or a stop
+    # written meanwhile by another request stays.
+    session.save(update_fields=["name", "archived", "updated_at"])
     return question
 
 
-def _retry_target(session: ChatSession) -> Message:
-    """The last question, if it has no answer or a failed one (which is deleted, to be replaced)."""
-    last = session.messages.order_by("-created_at", "-id").first()
-    if last is not None and last.role == Message.Role.ASSISTANT and last.status == Message.Status.FAILED:
-        last.delete()
-        last = session.messages.order_by("-created_at", "-id").first()
-    if last is None or last.role != Message.Role.USER:
-        raise NothingToRetry("There is no unanswered or failed message to retry in this session.")
-    return last
+def _last_exchange(session: ChatSession) -> tuple[Message, list[int]]:
+    """The last question, and the ids of the answers after it."""
+    question = session.messages.filter(role=Message.Role.USER).order_by("-created_at", "-id").first()
+    if question is None:
+        raise NothingToRetry("There is no question to retry in this chat.")
+    after = Q(created_at__gt=question.created_at) | Q(created_at=question.created_at, id__gt=question.id)
+    return question, list(session.messages.filter(after, role=Message.Role.ASSISTANT).values_list("id", flat=True))
 
 
 def _earlier_messages(session: ChatSession, question: Message) -> list[Message]:
-    """Complete messages before `question`, oldest first (failed answers are not context)."""
-    earlier = (session.messages.filter(status=Message.Status.COMPLETE, created_at__lte=question.created_at)
+    """Complete (or stopped) messages before `question`, oldest first (failed answers are not context)."""
+    earlier = (session.messages.filter(status__in=[Message.Status.COMPLETE, Message.Status.STOPPED],
+                                       created_at__lte=question.created_at)
                .exclude(id=question.id).exclude(content="").order_by("-created_at", "-id")[:HISTORY_MESSAGES])
     return list(reversed(earlier))
 
 
+def _search_query(question: Message, earlier: list[Message]) -> str:
+    """What to search for. A follow-up is rewritten by the model once, and the rewrite kept on the question;
+    offline, for a question that stands alone, or if the rewrite fails: the question and the ones before it."""
+    earlier_questions = [m.content for m in earlier if m.role == Message.Role.USER]
+    if not question.rewritten_query and needs_rewrite(question.content, earlier_questions):
+        try:
+            rewrite = get_backend().rewrite_follow_up(question.content, [{"role": m.role, "content": m.content}
+                                                                         for m in earlier])
+        except ProviderError as exc:
+            log.warning("Rewriting a follow-up failed, searching without it: %s", exc)
+            rewrite = None
+        if rewrite:
+            question.rewritten_query, question.usage = rewrite.text, _added(question.usage, rewrite.usage)
+            question.save(update_fields=["rewritten_query", "usage"])
+    return question.rewritten_query or retrieval_query(question.content, earlier_questions)
+
+
 def _save_answer(turn: Turn, text: str, *, model: str = "", usage: dict | None = None, error: str = "",
-                 used: list[int] | None = None) -> Message:
+                 status: str | None = None, used: list[int] | None = None) -> Message:
     """`used`: the numbers of the hits the answer relies on, the only ones kept as its sources (None: all)."""
-    message = Message.objects.create(
-        session=turn.session, role=Message.Role.ASSISTANT, content=text, model=model, usage=usage or {},
-        status=Message.Status.FAILED if error else Message.Status.COMPLETE, error=error,
-        sources=[
-            {"n": n, "document_id": hit.document_id, "document_title": hit.document_title,
-             "chunk_id": hit.chunk_id, "score": hit.score, "snippet": hit.text[:SNIPPET_CHARS], "page": hit.page}
-            for n, hit in enumerate(turn.request.hits, start=1) if used is None or n in used
-        ],
-    )
-    ChatSession.objects.filter(pk=turn.session.pk).update(updated_at=message.created_at)
+    with transaction.atomic():
+        message = Message.objects.create(
+            session=turn.session, role=Message.Role.ASSISTANT, content=text, model=model, usage=usage or {},
+            status=status or (Message.Status.FAILED if error else Message.Status.COMPLETE), error=error,
+            sources=[
+                {"n": n, "document_id": hit.document_id, "document_title": hit.document_title,
+                 "chunk_id": hit.chunk_id, "score": hit.score, "snippet": hit.text[:SNIPPET_CHARS], "page": hit.page}
+                for n, hit in enumerate(turn.request.hits, start=1) if used is None or n in used
+            ],
+        )
+        _retire_replaced(turn)
+        ChatSession.objects.filter(pk=turn.session.pk).update(updated_at=message.created_at)
     return message
+
+
+def _retire_replaced(turn: Turn) -> None:
+    """Delete the answers this turn replaces; what they cost moves to the question, so usage still counts it."""
+    replaced = Message.objects.filter(pk__in=turn.replaces)
+    spent = [m.usage for m in replaced.only("usage")]
+    if any(spent):
+        question = turn.user_message
+        question.usage = _added(question.usage, *spent)
+        question.save(update_fields=["usage"])
+    replaced.delete()
+
+
+def _added(*usages: dict) -> dict:
+    total: dict = {}
+    for usage in usages:
+        for key, value in (usage or {}).items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 def title_from(text: str, limit: int = 60) -> str:

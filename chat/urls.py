@@ -7,6 +7,7 @@ from chat import views
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 urlpatterns = [
     re_path(rf"^sessions/(?P<pk>{UUID})/chat/?$", views.ChatView.as_view(), name="session-chat"),
+    re_path(rf"^sessions/(?P<pk>{UUID})/stop/?$", views.stop, name="session-stop"),
     re_path(r"^search/?$", views.search, name="search"),
     re_path(r"^config/?$", views.config, name="config"),
 ]

@@ -1,4 +1,4 @@
-"""Chat API: a turn (JSON or server-sent events), search over the knowledge base, and the active backends.
+"""Chat API: a turn (JSON or server-sent events) and stopping it, search over the knowledge base, the backends.
 
 Views validate, call one service, serialize. The chat endpoint is a DRF view so session auth (with CSRF)
 and token auth both apply; a streamed answer is then a StreamingHttpResponse of SSE events.
@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view, throttle_classes
+from rest_framework.exceptions import NotFound
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,7 +37,8 @@ from sessions_app.models import ChatSession
 from sessions_app.serializers import MessageSerializer
 
 SSE = ("Server-sent events: `event: token` with data {delta} per piece of the answer, then `event: done` "
-       "{user_message, assistant_message} or `event: error` {detail, user_message, assistant_message}.")
+       "{user_message, assistant_message} (its status `complete`, or `stopped` after POST .../stop) or "
+       "`event: error` {detail, user_message, assistant_message}.")
 
 
 SSE_EVENT = {"type": "object", "required": ["event", "data"],
@@ -45,7 +47,7 @@ SSE_EVENT = {"type": "object", "required": ["event", "data"],
 
 
 class ChatView(APIView):
-    """POST /api/sessions/{id}/chat — answer a message (or retry the last one) from the knowledge base."""
+    """POST /api/sessions/{id}/chat — answer a new question, the last one again (retry), or the last one reworded."""
 
     throttle_classes = [rate("chat")]
 
@@ -59,23 +61,44 @@ class ChatView(APIView):
                               **errors(404, 409)},
                    description="With `stream: true` or `Accept: text/event-stream` the answer is server-sent "
                                "events: `token` {delta} ..., then `done` {user_message, assistant_message} "
-                               "or `error` {detail, user_message, assistant_message}.")
+                               "(its status `complete`, or `stopped` after POST .../stop) or `error` "
+                               "{detail, user_message, assistant_message}.")
     def post(self, request, pk):
         session = get_object_or_404(ChatSession, pk=pk, owner=request.user)
         serializer = ChatTurnSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            turn = services.start_turn(session=session, text=None if data["retry"] else data["message"])
+            turn = _start_turn(session, data)
             if data["stream"] or "text/event-stream" in request.headers.get("Accept", ""):
                 return _event_stream(turn)
             assistant = services.answer(turn)
-        except services.NothingToRetry as exc:  # a well-formed request the session's state refuses
+        except (services.NothingToRetry, services.NotTheLastQuestion) as exc:  # the chat's state refuses it
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except services.QuestionNotFound as exc:
+            raise NotFound(str(exc)) from exc
         except services.TurnFailed as failed:
             body = {"detail": failed.assistant_message.error, **_pair(failed.user_message, failed.assistant_message)}
             return Response(body, status=status.HTTP_502_BAD_GATEWAY)
         return Response(_pair(turn.user_message, assistant), status=status.HTTP_201_CREATED)
+
+
+def _start_turn(session: ChatSession, data: dict) -> services.Turn:
+    if data["retry"]:
+        return services.regenerate(session=session)
+    if "edit" in data:
+        return services.edit_question(session=session, message_id=data["edit"], text=data["message"])
+    return services.ask(session=session, text=data["message"])
+
+
+@extend_schema(request=None, responses={204: None, **errors(404)})
+@api_view(["POST"])
+def stop(request, pk):
+    """POST /api/sessions/{id}/stop — end the answer streaming in this chat; the text so far is kept, `stopped`.
+
+    Idempotent, and harmless when nothing streams. The streaming request then ends with `done`."""
+    services.stop_answer(session=get_object_or_404(ChatSession, pk=pk, owner=request.user))
+    return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _pair(user_message, assistant_message) -> dict:

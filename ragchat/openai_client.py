@@ -11,6 +11,8 @@ import httpx2
 import openai
 from django.conf import settings
 
+from knowledge.chunking import count_tokens
+
 
 class ProviderError(Exception):
     """A model service failed in a way a user should read: timeout, rate limit, 5xx, refused, broken stream."""
@@ -66,10 +68,14 @@ def embed(texts: list[str], *, model: str) -> list[list[float]]:
     return vectors
 
 
-def chat(messages: list[dict], *, model: str):
-    """One non-streamed chat completion: returns (text, usage dict, model name)."""
+def chat(messages: list[dict], *, model: str, timeout: float | None = None, max_retries: int | None = None):
+    """One non-streamed chat completion: returns (text, usage dict, model name).
+
+    `timeout`/`max_retries` override the settings for this call (a short call that has a fallback)."""
+    options = {k: v for k, v in {"timeout": timeout, "max_retries": max_retries}.items() if v is not None}
     try:
-        response = client().chat.completions.create(model=model, messages=messages)
+        response = (client().with_options(**options) if options else client()).chat.completions.create(
+            model=model, messages=messages)
     except PROVIDER_ERRORS as exc:
         raise ProviderError(describe(exc)) from exc
     return response.choices[0].message.content or "", _usage(response.usage), response.model or model
@@ -78,6 +84,11 @@ def chat(messages: list[dict], *, model: str):
 def _usage(usage) -> dict:
     """The token counts we keep on a Message (DESIGN.md: usage), from the SDK's usage object."""
     return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens} if usage else {}
+
+
+def _estimated_usage(messages: list[dict], text: str) -> dict:
+    prompt = sum(count_tokens(str(m.get("content", ""))) for m in messages)
+    return {"prompt_tokens": prompt, "completion_tokens": count_tokens(text), "estimated": True}
 
 
 BROKEN_STREAM = "The connection to the model service broke off before the answer was complete."
@@ -97,6 +108,7 @@ class ChatStream:
     def __iter__(self):
         finished = started = False
         stream = None
+        sent: list[str] = []
         try:
             stream = self._open()
             for event in stream:
@@ -107,6 +119,7 @@ class ChatStream:
                 if event.choices:
                     choice = event.choices[0]
                     if choice.delta and choice.delta.content:
+                        sent.append(choice.delta.content)
                         yield choice.delta.content
                     finished = finished or bool(choice.finish_reason)
         except PROVIDER_ERRORS as exc:
@@ -116,6 +129,8 @@ class ChatStream:
         finally:
             if stream is not None:
                 stream.close()  # also when our caller stops early: free the connection
+            if sent and not finished and not self.usage:  # stopped or broken before the usage came: roughly
+                self.usage = _estimated_usage(self.messages, "".join(sent))
         if not finished:
             raise ProviderError(BROKEN_STREAM)
 

@@ -198,6 +198,12 @@ INGEST_WAIT_SECONDS = env.float("INGEST_WAIT_SECONDS", default=600.0)
 OCR_ENABLED = env.bool("OCR_ENABLED", default=True)  # read PDF pages without a text layer with Tesseract
 OCR_LANGUAGES = env("OCR_LANGUAGES", default="eng")  # Tesseract's language codes, e.g. "eng+deu"
 OCR_DPI = env.int("OCR_DPI", default=300)
+# --- Chat actions and follow-ups (issue 11) --------------------------------------------------------
+# With a language model, a follow-up question ("and the second one?") is rewritten as a stand-alone search
+# query by one short call (chat/followups.py); off, or offline, the search adds the earlier questions.
+FOLLOW_UP_REWRITE = env.bool("FOLLOW_UP_REWRITE", default=True)
+FOLLOW_UP_REWRITE_TIMEOUT = env.float("FOLLOW_UP_REWRITE_TIMEOUT", default=10.0)  # seconds; then the fallback
+FEEDBACK_COMMENT_MAX_CHARS = 2000
 
 # Uploads larger than this are streamed to a temporary file rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

@@ -2,20 +2,36 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Exists, OuterRef, Q, Subquery
 
 DEFAULT_SESSION_NAME = "New chat"
+
+
+class ChatSessionQuerySet(models.QuerySet):
+    def search(self, words: str) -> "ChatSessionQuerySet":
+        """Chats whose name or any message holds `words` (case-insensitive), each with the content of its first
+        such message as `match_content` (None when only the name matches)."""
+        matching = Message.objects.filter(session=OuterRef("pk"), content__icontains=words)
+        first = matching.order_by("created_at", "id").values("content")[:1]
+        return self.filter(Q(name__icontains=words) | Exists(matching)).annotate(match_content=Subquery(first))
 
 
 class ChatSession(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_sessions")
     name = models.CharField(max_length=200, default=DEFAULT_SESSION_NAME)
+    pinned = models.BooleanField(default=False)  # listed above the other chats
+    archived = models.BooleanField(default=False)  # hidden from the main list, kept with its messages
+    # When the user last asked the answer streaming in this chat to stop (chat/stopping.py).
+    stop_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True)  # the last activity: a question or an answer
+
+    objects = ChatSessionQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-updated_at", "-created_at"]
-        indexes = [models.Index(fields=["owner", "-updated_at"])]
+        ordering = ["-pinned", "-updated_at", "-created_at"]
+        indexes = [models.Index(fields=["owner", "archived", "-pinned", "-updated_at"], name="session_list_idx")]
 
     def __str__(self) -> str:
         return self.name
@@ -30,7 +46,8 @@ class Message(models.Model):
     class Status(models.TextChoices):
         COMPLETE = "complete"
         STREAMING = "streaming"
-        FAILED = "failed"
+        FAILED = "failed"  # the provider failed or the client went away; `error` says why, `content` is partial
+        STOPPED = "stopped"  # the user stopped the answer while it streamed; `content` is what had arrived
 
     session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
@@ -39,12 +56,55 @@ class Message(models.Model):
     # Citations, numbered as the answer cites them: [{n, document_id, document_title, chunk_id, score, snippet, page}]
     sources = models.JSONField(default=list, blank=True)
     model = models.CharField(max_length=200, blank=True)
-    usage = models.JSONField(default=dict, blank=True)  # {"prompt_tokens": n, "completion_tokens": n}
+    # {"prompt_tokens": n, "completion_tokens": n}. On an answer: what it cost. On a question: what else was
+    # spent on it (rewriting it as a search query, answers that were regenerated away).
+    usage = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    # A follow-up question as the model rewrote it to search the knowledge base, kept so that a regenerated
+    # answer does not pay for the rewrite again. Empty: the question was searched without a rewrite.
+    rewritten_query = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [
+            # A chat's messages in order, straight from the index: no sort, and no plan that walks the
+            # created_at index over every chat's messages to find one chat's (MariaDB with fresh statistics).
+            models.Index(fields=["session", "created_at", "id"], name="message_session_order_idx"),
+            models.Index(fields=["created_at"], name="message_created_idx"),  # the usage report's date range
+        ]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:60]}"
+
+
+class Feedback(models.Model):
+    """A user's rating of an answer, up or down, with an optional comment: one per user and answer."""
+
+    class Rating(models.TextChoices):
+        UP = "up"
+        DOWN = "down"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.CharField(max_length=8, choices=Rating.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        verbose_name_plural = "feedback"
+        constraints = [models.UniqueConstraint(fields=["message", "user"], name="one_feedback_per_user_and_message")]
+
+    def __str__(self) -> str:
+        return f"{self.rating} by {self.user} on message {self.message_id}"
+
+
+class TokenUsage(Message):
+    """Messages seen as spending: the admin's report of tokens per user and per day (sessions_app/admin.py)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "token usage"
+        verbose_name_plural = "token usage"

@@ -1,22 +1,78 @@
-from django.db.models import Count
-from drf_spectacular.utils import extend_schema
-from rest_framework import viewsets
+"""A user's chat sessions (list, search, pin, archive, rename, delete, export) and feedback on answers."""
+
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Count, Prefetch
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from sessions_app.models import ChatSession
-from sessions_app.serializers import ChatSessionSerializer, MessageSerializer
+from ragchat.schema import errors
+from ragchat.throttles import rate
+from sessions_app.export import chat_markdown, export_filename
+from sessions_app.models import ChatSession, Feedback, Message
+from sessions_app.serializers import (
+    ChatExportSerializer,
+    ChatSessionSerializer,
+    FeedbackSerializer,
+    MessageSerializer,
+    SessionListQuerySerializer,
+)
+
+EXPORT_TYPES = {"markdown": ("md", "text/markdown; charset=utf-8"), "json": ("json", "application/json")}
 
 
+def with_reader_feedback(messages, user):
+    """Messages with the reader's own rating prefetched, as MessageSerializer shows it."""
+    mine = Feedback.objects.filter(user=user)
+    return messages.prefetch_related(Prefetch("feedback", queryset=mine, to_attr="reader_feedback"))
+
+
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("search", str, description="Only chats whose name or messages hold these words "
+                                                "(case-insensitive, at most 200 characters)."),
+    OpenApiParameter("archived", bool, description="true: the archived chats; false (default): the others."),
+]))
 class ChatSessionViewSet(viewsets.ModelViewSet):
-    """A user's own chat sessions. Anyone else's are outside the queryset, so they are 404, not 403."""
+    """A user's own chat sessions, pinned first, then the latest activity first. Anyone else's are outside the
+    queryset, so they are 404, not 403."""
 
     serializer_class = ChatSessionSerializer
     queryset = ChatSession.objects.none()  # for the schema generator's types; get_queryset() is what serves
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
+    def get_throttles(self):
+        # A search reads every message of the user's chats (LIKE): it counts against the search limit.
+        searching = self.action == "list" and self.request.query_params.get("search", "").strip()
+        return [rate("search")()] if searching else []
+
     def get_queryset(self):
-        return (ChatSession.objects.filter(owner=self.request.user)
-                .annotate(message_count=Count("messages")).order_by("-updated_at", "-created_at"))
+        sessions = ChatSession.objects.filter(owner=self.request.user).annotate(message_count=Count("messages"))
+        if self.action == "list":
+            query = self.list_query()
+            sessions = sessions.filter(archived=query["archived"])
+            if query["search"]:
+                sessions = sessions.search(query["search"])
+        return sessions.order_by("-pinned", "-updated_at", "-created_at")
+
+    def list_query(self) -> dict:
+        query = SessionListQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return query.validated_data
+
+    def get_serializer_context(self):
+        search = self.list_query()["search"] if self.action == "list" else ""
+        return {**super().get_serializer_context(), "search": search}
 
     def perform_create(self, serializer):
         serializer.save(owner=self.request.user)
@@ -26,5 +82,55 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
     def messages(self, request, pk=None):
         """The session's messages, oldest first, a page at a time."""
         session = self.get_object()
-        page = self.paginate_queryset(session.messages.all())
+        page = self.paginate_queryset(with_reader_feedback(session.messages.all(), request.user))
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("as", str, enum=list(EXPORT_TYPES), description="markdown (default) or json")],
+        responses={(200, "text/markdown"): OpenApiTypes.STR,
+                   (200, "application/json"): ChatExportSerializer, **errors(400)})
+    @action(detail=True, methods=["get"])
+    def export(self, request, pk=None):
+        """The whole chat as a file to download: Markdown to read, or JSON with every message as the API shows it."""
+        kind = request.query_params.get("as", "markdown")
+        if kind not in EXPORT_TYPES:
+            raise ValidationError({"as": ['Choose "markdown" or "json".']})
+        session = self.get_object()
+        messages = list(with_reader_feedback(session.messages.all(), request.user))
+        now = timezone.now()
+        extension, content_type = EXPORT_TYPES[kind]
+        if kind == "json":
+            data = ChatExportSerializer({"session": session, "messages": messages, "exported_at": now}).data
+            body = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2)
+        else:
+            body = chat_markdown(session, messages, exported_at=now)
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = content_disposition_header(True, export_filename(session, extension))
+        return response
+
+    def perform_content_negotiation(self, request, force=False):
+        if self.action == "export":  # a file, whatever the client accepts; errors stay JSON
+            return JSONRenderer(), JSONRenderer.media_type
+        return super().perform_content_negotiation(request, force)
+
+
+class FeedbackView(APIView):
+    """Your rating of an answer: PUT sets or changes it (one per user and answer), DELETE takes it back."""
+
+    def answer(self, request, pk) -> Message:
+        # Only answers have a rating: a question's id, like another user's answer, names nothing here (404).
+        return get_object_or_404(Message, pk=pk, session__owner=request.user, role=Message.Role.ASSISTANT)
+
+    @extend_schema(request=FeedbackSerializer, responses=FeedbackSerializer)
+    def put(self, request, pk):
+        message = self.answer(request, pk)
+        serializer = FeedbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        feedback, _ = Feedback.objects.update_or_create(message=message, user=request.user,
+                                                        defaults=serializer.validated_data)
+        return Response(FeedbackSerializer(feedback).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk):
+        Feedback.objects.filter(message=self.answer(request, pk), user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

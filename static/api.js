@@ -101,14 +101,27 @@ export function uploadFile(url, file, { onProgress, onUploaded } = {}) {
   });
 }
 
+// The first page of the user's chats: the archived ones or the others, optionally only those matching words.
+export function sessionsUrl({ archived = false, search = "" } = {}) {
+  const query = new URLSearchParams({ page_size: "30" });
+  if (archived) query.set("archived", "true");
+  if (search) query.set("search", search);
+  return `/api/sessions?${query}`;
+}
+
 export const api = {
   config: () => request("GET", "/api/config"),
-  sessions: () => allPages("/api/sessions"),
+  sessionsPage: (url) => request("GET", url), // {count, next, previous, results}: follow `next` for more
   createSession: (name) => request("POST", "/api/sessions", name ? { name } : {}),
-  renameSession: (id, name) => request("PATCH", `/api/sessions/${id}`, { name }),
+  updateSession: (id, fields) => request("PATCH", `/api/sessions/${id}`, fields), // name, pinned, archived
   deleteSession: (id) => request("DELETE", `/api/sessions/${id}`),
   session: (id) => request("GET", `/api/sessions/${id}`),
   messages: (id) => allPages(`/api/sessions/${id}/messages`),
+  stopAnswer: (id) => request("POST", `/api/sessions/${id}/stop`),
+  exportUrl: (id, as) => `/api/sessions/${id}/export?as=${as}`,
+  rate: (messageId, rating, comment = "") =>
+    request("PUT", `/api/messages/${messageId}/feedback`, { rating, comment }),
+  unrate: (messageId) => request("DELETE", `/api/messages/${messageId}/feedback`),
   documents: () => allPages("/api/documents"),
   deleteDocument: (id) => request("DELETE", `/api/documents/${id}`),
   retryDocument: (id) => request("POST", `/api/documents/${id}/retry`),

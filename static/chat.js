@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { Conversation } from "./conversation.js";
 import { KnowledgeBase } from "./documents.js";
+import { Menu } from "./menu.js";
 import { SessionList } from "./sessions.js";
 
 const $ = (id) => document.getElementById(id);
@@ -11,8 +12,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const app = $("app");
 const prompt = $("prompt");
 const send = $("send");
+const stop = $("stop");
 const title = $("chat-title");
 let current = null;
+let currentSession = null; // the open chat as the API last described it (name, pinned, archived)
 
 function sessionFromUrl() {
   const match = location.pathname.match(/^\/c\/([^/]+)\/?$/);
@@ -23,6 +26,32 @@ function sessionFromUrl() {
 function showTitle(name) {
   title.textContent = name;
   document.title = `${name} · ragchat`;
+}
+
+// The open chat's header: its name, its options menu, and a banner while it is archived.
+function showSession(session) {
+  currentSession = session;
+  $("chat-menu-wrap").hidden = !session;
+  $("archived-banner").hidden = !session?.archived;
+  if (!session) return;
+  showTitle(session.name);
+  const menu = $("chat-menu");
+  menu.querySelector('[data-action="pin"] span').textContent = session.pinned ? "Unpin chat" : "Pin chat";
+  menu.querySelector('[data-action="archive"] span').textContent = session.archived ? "Unarchive chat" : "Archive chat";
+  menu.querySelector('[data-action="export-markdown"]').href = api.exportUrl(session.id, "markdown");
+  menu.querySelector('[data-action="export-json"]').href = api.exportUrl(session.id, "json");
+}
+
+async function changeSession(fields) {
+  if (!currentSession) return;
+  try {
+    const session = await api.updateSession(currentSession.id, fields);
+    sessions.upsert(session);
+    if (session.id === current) showSession(session);
+  } catch (error) {
+    $("sessions-error").textContent = `Could not change the chat: ${error.message}`;
+    $("sessions-error").hidden = false;
+  }
 }
 
 // ---- Sidebar (collapses behind the menu button on small screens) ----
@@ -46,10 +75,16 @@ document.addEventListener("keydown", (event) => {
 });
 
 const sessions = new SessionList({
+  nav: $("session-nav"),
+  pinnedList: $("pinned-list"),
+  pinnedHeading: $("pinned-heading"),
   list: $("session-list"),
+  recentHeading: $("recent-heading"),
   empty: $("sessions-empty"),
   error: $("sessions-error"),
+  more: $("sessions-more"),
   template: $("session-item"),
+  search: $("session-search"),
   onSelect: (id) => {
     setSidebar(false);
     openSession(id, { push: true });
@@ -57,10 +92,29 @@ const sessions = new SessionList({
   onDeleted: (id) => {
     if (id === current) startNewChat({ push: true });
   },
-  onRenamed: (session) => {
-    if (session.id === current) showTitle(session.name);
+  onChanged: (session) => {
+    if (session.id === current) showSession({ ...currentSession, ...session });
   },
 });
+
+// The archive: the same sidebar, listing archived chats, with a way back.
+function showArchive(archived, { focus = true } = {}) {
+  $("archive-head").hidden = !archived;
+  $("open-archive").hidden = archived;
+  sessions.showArchive(archived);
+  if (focus) (archived ? $("archive-back") : $("open-archive")).focus();
+}
+$("open-archive").addEventListener("click", () => showArchive(true));
+$("archive-back").addEventListener("click", () => showArchive(false));
+
+// ---- The open chat's options: pin, archive, export ----
+new Menu($("chat-menu-button"), $("chat-menu"));
+$("chat-menu").addEventListener("click", (event) => {
+  const action = event.target.closest("[data-action]")?.dataset.action;
+  if (action === "pin") changeSession({ pinned: !currentSession.pinned });
+  else if (action === "archive") changeSession({ archived: !currentSession.archived });
+});
+$("unarchive-current").addEventListener("click", () => changeSession({ archived: false }));
 
 const knowledgeBase = new KnowledgeBase({ dialog: $("kb-dialog") });
 // Files dragged over the page open the knowledge base, whose drop zone takes them; dropped elsewhere,
@@ -80,12 +134,21 @@ const conversation = new Conversation({
   status: $("live-status"),
   onBusy: (busy) => {
     send.disabled = busy;
+    send.hidden = busy;
+    stop.hidden = !busy;
+    if (busy && document.activeElement === send) stop.focus();
     app.classList.toggle("busy", busy);
   },
+  onStopping: (stopping) => {
+    stop.disabled = stopping;
+    stop.setAttribute("aria-label", stopping ? "Stopping…" : "Stop answering");
+  },
   onTurnDone: async (sessionId) => {
-    await sessions.load(); // the first message names the chat, and the chat moves to the top
-    const session = sessions.find(sessionId);
-    if (session && sessionId === current) showTitle(session.name);
+    // The first message names the chat, writing in it unarchives it, and it moves to the top.
+    const session = await api.session(sessionId).catch(() => null);
+    if (!session) return;
+    sessions.upsert(session);
+    if (sessionId === current) showSession(session);
   },
   onOpenKnowledgeBase: () => knowledgeBase.open(),
 });
@@ -94,16 +157,20 @@ async function openSession(id, { push }) {
   current = id;
   if (push) history.pushState({ session: id }, "", `/c/${id}`);
   sessions.setCurrent(id);
+  showSession(null);
   showTitle(sessions.find(id)?.name || "Chat");
-  const found = await conversation.show(id);
-  if (found === false && current === id) showTitle("Chat not found");
-  else if (found && current === id) showTitle(sessions.find(id)?.name || "Chat");
+  // The chat may not be in the sidebar (a page not loaded yet, the archive): ask for it.
+  const [found, session] = await Promise.all([conversation.show(id), api.session(id).catch(() => null)]);
+  if (current !== id) return;
+  if (found === false) showTitle("Chat not found");
+  else if (session) showSession(session);
 }
 
 function startNewChat({ push }) {
   current = null;
   if (push && location.pathname !== "/") history.pushState({ session: null }, "", "/");
   sessions.setCurrent(null);
+  showSession(null);
   showTitle("New chat");
   conversation.showNew();
   prompt.focus();
@@ -130,8 +197,12 @@ prompt.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     $("composer").requestSubmit();
+  } else if (event.key === "Escape" && conversation.busy) {
+    event.preventDefault();
+    conversation.stop();
   }
 });
+stop.addEventListener("click", () => conversation.stop());
 
 $("composer").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -142,10 +213,12 @@ $("composer").addEventListener("submit", async (event) => {
     send.disabled = true;
     try {
       const session = await api.createSession();
+      if (sessions.archived) showArchive(false, { focus: false });
       sessions.upsert(session);
       id = current = session.id;
       history.replaceState({ session: id }, "", `/c/${id}`);
       sessions.setCurrent(id);
+      showSession(session);
       conversation.sessionId = id;
     } catch (error) {
       send.disabled = false;

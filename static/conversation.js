@@ -1,22 +1,25 @@
-// The conversation pane: a session's history, the streamed answer, its sources, errors and retry.
+// The conversation pane: a session's history, the streamed answer and its sources; stop it, retry or
+// regenerate the last answer, edit the last question. Copy and rating live in answer_actions.js.
 import { api } from "./api.js";
+import { answerActions } from "./answer_actions.js";
+import { el, textButton } from "./dom.js";
+import { iconButton } from "./icons.js";
 import { renderMarkdown } from "./markdown.js";
+import { editQuestion } from "./question_edit.js";
 import { postStream } from "./sse.js";
+
+// After asking the server to stop, how long its stream may take to end (it ends at the model's next token)
+// before the page drops it: a stalled model must not keep the page waiting.
+const STOP_GRACE_MS = 3000;
 
 let keys = 0; // ids for source anchors of messages that have no id yet
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 export class Conversation {
-  constructor({ scroller, thread, status, onBusy, onTurnDone, onOpenKnowledgeBase }) {
-    Object.assign(this, { scroller, thread, status, onBusy, onTurnDone, onOpenKnowledgeBase });
+  constructor({ scroller, thread, status, onBusy, onStopping, onTurnDone, onOpenKnowledgeBase }) {
+    Object.assign(this, { scroller, thread, status, onBusy, onStopping, onTurnDone, onOpenKnowledgeBase });
     this.sessionId = null;
     this.busy = false;
+    this.stream = null; // {sessionId, controller, stopping, timer} while an answer streams
     this.view = 0; // bumped on every switch, so a late history response cannot land in another chat
   }
 
@@ -52,6 +55,7 @@ export class Conversation {
       this.thread.append(article);
       this.#showError(article, "This question has no answer yet.");
     }
+    this.#markLastTurn();
     this.scrollToEnd(true);
     return true;
   }
@@ -73,8 +77,7 @@ export class Conversation {
     api.documents().then((documents) => {
       if (documents.some((d) => d.status === "ready")) return;
       hint.append("No documents yet: ");
-      const button = el("button", "link-button", "upload one to the knowledge base");
-      button.type = "button";
+      const button = textButton("upload one to the knowledge base", "link-button");
       button.addEventListener("click", () => this.onOpenKnowledgeBase());
       hint.append(button, " first.");
     }).catch(() => {});
@@ -113,17 +116,27 @@ export class Conversation {
     return article;
   }
 
-  // (Re)draws an assistant message: text with [n] linked to its sources, the sources, the model.
+  // (Re)draws an assistant message: text with [n] linked to its sources, the sources, then its actions
+  // (copy, rate), the model and, if the user stopped it, that it was stopped.
   #fill(article, message) {
     article.dataset.key = message.id ? `m${message.id}` : `k${++keys}`;
     if (message.id) article.dataset.id = message.id;
     article.dataset.status = message.status || "";
     const column = article.querySelector(".message-column");
-    column.querySelectorAll(".sources, .message-meta, .message-error").forEach((node) => node.remove());
+    column.querySelectorAll(".sources, .message-footer, .message-error, .feedback-form")
+      .forEach((node) => node.remove());
     const sources = Array.isArray(message.sources) ? message.sources : [];
     this.#renderBody(article, message.content, sources);
     if (sources.length) column.append(this.#sources(article.dataset.key, sources));
-    if (message.model) column.append(el("div", "message-meta", message.model));
+    if (!message.content && message.status !== "stopped") return; // nothing to act on yet
+    const footer = el("div", "message-footer");
+    const announce = (text) => (this.status.textContent = text);
+    if (message.content) footer.append(answerActions(message, { announce }));
+    const meta = el("div", "message-meta");
+    if (message.status === "stopped") meta.append(el("span", "stopped-badge", "Stopped"));
+    if (message.model) meta.append(el("span", "", message.model));
+    if (meta.childElementCount) footer.append(meta);
+    column.append(footer);
   }
 
   #renderBody(article, text, sources = []) {
@@ -178,17 +191,42 @@ export class Conversation {
       article.querySelector(".message-column").append(box);
       return;
     }
-    const retry = el("button", "button button-small button-secondary", "Retry");
-    retry.type = "button";
+    const retry = textButton("Retry", "button button-small button-secondary");
     retry.disabled = this.busy;
     retry.addEventListener("click", () => this.retry(article));
     box.append(retry);
     article.querySelector(".message-column").append(box);
   }
 
+  // Regenerate goes on the last answer and Edit on the last question: the API changes only the last turn.
+  #markLastTurn() {
+    this.thread.querySelectorAll(".turn-action, .message-user-actions").forEach((node) => node.remove());
+    if (this.busy) return;
+    const answers = this.thread.querySelectorAll(".message-assistant");
+    const answer = answers[answers.length - 1];
+    const footer = answer?.querySelector(".message-footer");
+    if (footer && answer.dataset.status !== "failed") {
+      let bar = footer.querySelector(".message-actions");
+      if (!bar) footer.prepend((bar = el("div", "message-actions"))); // stopped before any text
+      const regenerate = iconButton("regenerate", "Regenerate answer", "turn-action");
+      regenerate.addEventListener("click", () => this.retry(answer));
+      bar.append(regenerate);
+    }
+    const questions = this.thread.querySelectorAll(".message-user");
+    const question = questions[questions.length - 1];
+    if (question?.dataset.id && !question.classList.contains("editing")) {
+      const actions = el("div", "message-user-actions");
+      const edit = iconButton("edit", "Edit question", "turn-action");
+      edit.addEventListener("click", () => this.edit(question));
+      actions.append(edit);
+      question.append(actions);
+    }
+  }
+
   #setBusy(busy) {
     this.busy = busy;
     this.thread.querySelectorAll(".message-error button").forEach((b) => (b.disabled = busy));
+    if (busy) this.#markLastTurn();
     this.onBusy(busy);
   }
 
@@ -204,19 +242,68 @@ export class Conversation {
     const answer = this.#assistantMessage({ role: "assistant", content: "", sources: [] });
     this.thread.append(answer);
     this.scrollToEnd(true);
-    await this.#stream(sessionId, { message: text, stream: true }, user, answer);
+    const refused = await this.#stream(sessionId, { message: text, stream: true }, user, answer);
+    if (refused?.status === 400) user.remove(); // never saved: the composer keeps nothing to retry
   }
 
+  // Answers the last question again: a failed answer (Retry) or a complete or stopped one (Regenerate).
   async retry(article) {
     if (this.busy || !this.sessionId) return;
-    const column = article.querySelector(".message-column");
-    column.querySelectorAll(".sources, .message-meta, .message-error").forEach((node) => node.remove());
-    article.querySelector(".message-body").replaceChildren();
+    this.#clear(article);
     const user = article.previousElementSibling?.classList.contains("message-user") ? article.previousElementSibling : null;
     await this.#stream(this.sessionId, { retry: true, stream: true }, user, article);
   }
 
+  // The last question becomes a form; sending it rewords the question and replaces its answer.
+  edit(question) {
+    if (this.busy || !this.sessionId) return;
+    question.querySelector(".message-user-actions")?.remove();
+    editQuestion(question, {
+      onClose: () => this.#markLastTurn(),
+      onSend: async (text, original) => {
+        if (this.busy) return;
+        let answer = question.nextElementSibling;
+        if (!answer?.classList.contains("message-assistant")) {
+          answer = this.#assistantMessage({ role: "assistant", content: "", sources: [] });
+          question.after(answer);
+        }
+        this.#clear(answer);
+        const payload = { message: text, edit: Number(question.dataset.id), stream: true };
+        const refused = await this.#stream(this.sessionId, payload, question, answer);
+        if (refused) question.querySelector(".message-body").textContent = original; // the server kept it
+      },
+    });
+  }
+
+  // Asks the server to end the streaming answer (in whichever process streams it); the stream then ends
+  // with the stopped answer. Should it not end soon, the page drops it and keeps the text it has.
+  async stop() {
+    const stream = this.stream;
+    if (!stream || stream.stopping) return;
+    stream.stopping = true;
+    this.onStopping(true);
+    this.status.textContent = "Stopping…";
+    try {
+      await api.stopAnswer(stream.sessionId);
+      stream.timer = setTimeout(() => stream.controller.abort(), STOP_GRACE_MS);
+    } catch {
+      stream.controller.abort();
+    }
+  }
+
+  #clear(article) {
+    delete article.dataset.placeholder;
+    const column = article.querySelector(".message-column");
+    column.querySelectorAll(".sources, .message-footer, .message-error, .feedback-form")
+      .forEach((node) => node.remove());
+    article.querySelector(".message-body").replaceChildren();
+  }
+
+  // Streams an answer into `article`. Returns the ApiError if the server refused the request before any
+  // answer began (nothing changed on the server), else nothing.
   async #stream(sessionId, payload, user, article) {
+    const stream = { sessionId, controller: new AbortController(), stopping: false, timer: 0 };
+    this.stream = stream;
     this.#setBusy(true);
     this.status.textContent = "Answering…"; // read by screen readers; the tokens themselves are not
     article.classList.add("streaming");
@@ -227,9 +314,16 @@ export class Conversation {
       this.#renderBody(article, text);
       this.scrollToEnd();
     };
+    const stoppedHere = () => {
+      // Dropped after a stop before the server's answer came: the server saves the same text as stopped.
+      this.#fill(article, { role: "assistant", content: text, status: "stopped", sources: [] });
+      this.status.textContent = "Answer stopped.";
+    };
     let finished = false;
+    let refused;
     try {
-      for await (const { event, data } of postStream(`/api/sessions/${sessionId}/chat`, payload)) {
+      const url = `/api/sessions/${sessionId}/chat`;
+      for await (const { event, data } of postStream(url, payload, { signal: stream.controller.signal })) {
         if (event === "token") {
           text += (data && data.delta) || "";
           if (!frame) frame = requestAnimationFrame(draw);
@@ -239,7 +333,7 @@ export class Conversation {
           if (user && data.user_message) user.dataset.id = data.user_message.id;
           const message = data.assistant_message || { content: text, sources: [] };
           this.#fill(article, message);
-          this.status.textContent = "Answer ready.";
+          this.status.textContent = message.status === "stopped" ? "Answer stopped." : "Answer ready.";
           if (message.status === "failed") this.#showError(article, message.error || "The answer failed.");
           this.onTurnDone(sessionId);
         } else if (event === "error") {
@@ -252,18 +346,29 @@ export class Conversation {
       }
       if (!finished) {
         cancelAnimationFrame(frame);
-        this.#renderBody(article, text);
-        this.#showError(article, "The answer was interrupted before it finished.");
+        if (stream.stopping) stoppedHere();
+        else {
+          this.#renderBody(article, text);
+          this.#showError(article, "The answer was interrupted before it finished.");
+        }
       }
     } catch (error) {
       cancelAnimationFrame(frame);
-      this.#renderBody(article, text);
-      this.#showError(article, error.message);
-      if (error.status === 400 && payload.message !== undefined) user?.remove();
+      if (stream.stopping) stoppedHere();
+      else {
+        this.#renderBody(article, text);
+        this.#showError(article, error.message);
+        if (error.status >= 400 && error.status < 500) refused = error;
+      }
     } finally {
+      clearTimeout(stream.timer);
+      this.stream = null;
       article.classList.remove("streaming");
+      if (stream.stopping) this.onStopping(false);
       this.#setBusy(false);
+      this.#markLastTurn();
       this.scrollToEnd();
     }
+    return refused;
   }
 }

@@ -8,6 +8,7 @@ and can be told what to do with the next requests:
     server.fail(500, times=99)                        # every request answers 500
     server.slow(5.0)                                  # next request waits 5 s before answering
     server.cut_stream(after_tokens=3)                 # next stream breaks after 3 tokens (no end of body)
+    server.hold_stream(after_tokens=3)                # next stream sends 3 tokens, then waits for release()
     server.configure(settings, chat=True, embeddings=True)   # point ragchat at it (pytest `settings`)
 
 Streams use chunked transfer encoding, so a cut stream is a truly broken HTTP body (the client sees an
@@ -33,6 +34,7 @@ class FakeOpenAI:
         self._plan: deque[dict] = deque()
         self._lock = threading.Lock()
         self._stopped = threading.Event()
+        self._released = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
 
     # --- what the next requests do ----------------------------------------------------------------
@@ -44,6 +46,14 @@ class FakeOpenAI:
 
     def cut_stream(self, after_tokens: int, times: int = 1) -> None:
         self._queue({"kind": "cut", "after": after_tokens}, times)
+
+    def hold_stream(self, after_tokens: int, times: int = 1) -> None:
+        """A model that pauses mid-answer: the stream sends `after_tokens` tokens, then waits for release()."""
+        self._released.clear()
+        self._queue({"kind": "hold", "after": after_tokens}, times)
+
+    def release(self) -> None:
+        self._released.set()
 
     def _queue(self, step: dict, times: int) -> None:
         with self._lock:
@@ -96,6 +106,7 @@ class FakeOpenAI:
 
     def stop(self) -> None:
         self._stopped.set()  # wakes any request that is "slow", so shutdown is immediate
+        self._released.set()  # and any stream that is held
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -144,7 +155,8 @@ def _handler_for(server: FakeOpenAI):
                 return self._embeddings(body)
             if self.path.endswith("/chat/completions"):
                 if body.get("stream"):
-                    return self._stream(body, cut_after=step["after"] if step and step["kind"] == "cut" else None)
+                    return self._stream(body, cut_after=step["after"] if step and step["kind"] == "cut" else None,
+                                        hold_after=step["after"] if step and step["kind"] == "hold" else None)
                 return self._completion(body)
             return self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
 
@@ -185,7 +197,7 @@ def _handler_for(server: FakeOpenAI):
                 "usage": self._usage(body, text),
             })
 
-        def _stream(self, body: dict, cut_after: int | None):
+        def _stream(self, body: dict, cut_after: int | None, hold_after: int | None = None):
             text = server.reply_text(body)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -194,6 +206,10 @@ def _handler_for(server: FakeOpenAI):
             base = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": int(time.time()),
                     "model": body.get("model", "")}
             for sent, token in enumerate(_tokens(text)):
+                if sent == hold_after:
+                    server._released.wait()
+                    if server._stopped.is_set():
+                        return
                 if cut_after is not None and sent >= cut_after:
                     # Half a chunk, then the connection drops: an incomplete body, as in a real outage.
                     self.wfile.write(b"40\r\ndata: {\"trunc")

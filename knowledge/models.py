@@ -3,6 +3,13 @@ from django.conf import settings
 from django.db import models
 
 
+class DocumentQuerySet(models.QuerySet):
+    def readable_by(self, user) -> "DocumentQuerySet":
+        """The documents `user` may read: the one rule every list, read, search result and citation goes through.
+        Every signed-in user reads the shared knowledge base; anyone else reads nothing."""
+        return self if user is not None and user.is_authenticated else self.none()
+
+
 class Document(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -53,6 +60,8 @@ class Document(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Bumped whenever chunks or status change: the in-memory index syncs on it (knowledge/index.py).
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = DocumentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -70,7 +70,8 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     parser_classes = [UploadParser, JSONParser]
 
     def get_queryset(self):
-        return Document.objects.select_related("uploaded_by").defer("text", "page_starts")
+        return (Document.objects.readable_by(self.request.user).select_related("uploaded_by")
+                .defer("text", "page_starts"))
 
     def get_throttles(self):
         return [rate("uploads")()] if self.action in ("create", "retry") else []

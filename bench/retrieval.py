@@ -3,10 +3,10 @@
     .venv/bin/python bench/retrieval.py                      # both: a temp SQLite file, then MariaDB
     .venv/bin/python bench/retrieval.py --database-url URL   # one database (it is emptied and filled)
 
-Fills its own database (a temporary SQLite file; `ragchat_bench` on MariaDB) with 1,000 ready documents of
-100 chunks each, random normalised float32 vectors bulk-inserted as the project stores them, and chunk texts
-of 150-300 words drawn Zipf-wise from a 20,000-word vocabulary (English stop words at the top ranks, as in
-real text), with their term counts packed as ingest packs them. Then it prints:
+Fills its own database (a temporary SQLite file; `ragchat_index_bench` on MariaDB, or MARIADB_BENCH_URL) with
+1,000 ready documents of 100 chunks each, random normalised float32 vectors bulk-inserted as the project
+stores them, and chunk texts of 150-300 words drawn Zipf-wise from a 20,000-word vocabulary (English stop
+words at the top ranks, as in real text), with their term counts packed as ingest packs them. Then it prints:
 - query p50/p95 for k=5 through the project's index (ChunkIndex.search_vector: sync check, one
   matrix-vector product, partial sort, fetch of the 5 rows), next to the floor: bare numpy `M @ q`;
 - the naive method: decode every stored JSON vector and compute cosines per query (sampled, extrapolated);
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 DOCS, CHUNKS_PER_DOC, DIMS, K = 1_000, 100, 1_536, 5
 QUERIES = 200
 MODEL = "bench-random-1536"
-MARIADB_URL = "mysql://root@127.0.0.1:3306/ragchat_bench"
+MARIADB_URL = os.environ.get("MARIADB_BENCH_URL", "mysql://root@127.0.0.1:3306/ragchat_index_bench")
 VOCABULARY, WORDS_PER_CHUNK = 20_000, (150, 300)
 
 

@@ -28,6 +28,9 @@ class Embedder(Protocol):
 
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
+    # A query's vector; `weights` (each query word's idf, or None) matter only to an embedder of words.
+    def embed_query(self, text: str, weights: dict[str, float] | None) -> np.ndarray: ...
+
 
 def normalise(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
@@ -58,7 +61,7 @@ class LocalEmbedder:
             self._add(out[row], text)
         return normalise(out)
 
-    def embed_query(self, text: str, weights: dict[str, float]) -> np.ndarray:
+    def embed_query(self, text: str, weights: dict[str, float] | None) -> np.ndarray:
         """A query vector whose words count `weights[word]` times (the index passes BM25's idf).
 
         Hashing cannot know which words are rare; the index can. Weighting the query side only keeps
@@ -98,6 +101,9 @@ class OpenAIEmbedder:
         self.dims = matrix.shape[1]
         return matrix
 
+    def embed_query(self, text: str, weights: dict[str, float] | None) -> np.ndarray:
+        return self.embed([text])[0]
+
 
 @lru_cache(maxsize=4)
 def _embedder(backend: str, openai_model: str) -> Embedder:
@@ -109,4 +115,13 @@ def _embedder(backend: str, openai_model: str) -> Embedder:
 
 
 def get_embedder() -> Embedder:
+    """The configured embedder: new documents are embedded with it (and `manage.py reindex` moves to it)."""
     return _embedder(settings.EMBEDDING_BACKEND, settings.OPENAI_EMBEDDING_MODEL)
+
+
+def embedder_for_model(name: str) -> Embedder:
+    """The embedder whose vectors are recorded as model `name` (the search index embeds queries with the
+    active model's, which differs from the configured one until `manage.py reindex` has switched)."""
+    if name == LocalEmbedder.model:
+        return _embedder("local", "")
+    return _embedder("openai", name)

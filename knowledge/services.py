@@ -25,8 +25,8 @@ from knowledge.extraction import (
     display_filename,
     extract,
 )
-from knowledge.lexical import pack_terms
 from knowledge.models import Chunk, Document
+from knowledge.vectors import store_chunks
 from ragchat.openai_client import ProviderError
 
 __all__ = [
@@ -155,15 +155,20 @@ def _chunk_and_embed(text: str, page_starts: list[int]) -> tuple[list[TextChunk]
 
 
 def _store_chunks(document: Document, chunks: list[TextChunk], vectors: np.ndarray, model: str) -> None:
-    Chunk.objects.bulk_create(
+    """Write the chunks, their term counts and their vectors (`model`'s, and any other model the search index
+    needs now: knowledge/vectors.py)."""
+    rows = Chunk.objects.bulk_create(
         [
             Chunk(document=document, position=c.position, text=c.text, start_char=c.start_char,
-                  end_char=c.end_char, page=c.page, token_count=c.token_count, embedding=Chunk.pack(vector),
-                  embedding_model=model, dims=vector.shape[0], terms=pack_terms(c.text))
-            for c, vector in zip(chunks, vectors, strict=True)
+                  end_char=c.end_char, page=c.page, token_count=c.token_count)
+            for c in chunks
         ],
         batch_size=500,
     )
+    try:
+        store_chunks(document=document, chunks=rows, vectors=vectors, model=model)
+    except ProviderError as exc:  # embedding for the other model the index needs failed
+        raise EmbeddingFailed(f"Embedding failed: {exc}") from exc
 
 
 def _record_failure(*, sha256: str, title: str, filename: str, size: int, user, reason: str,

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from knowledge import services
 from knowledge.models import Document
 from knowledge.serializers import ChunkSerializer, DocumentSerializer, DocumentUploadSerializer, can_delete
+from knowledge.vectors import chunks_with_vectors
 
 # Room for the multipart envelope and a title around a file of DOCUMENT_MAX_BYTES.
 _MULTIPART_SLACK = 64 * 1024
@@ -67,7 +68,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["get"])
     def chunks(self, request, pk=None):
         document = self.get_object()
-        page = self.paginate_queryset(document.chunks.all())
+        page = self.paginate_queryset(chunks_with_vectors(document))
         return self.get_paginated_response(ChunkSerializer(page, many=True).data)
 
     def _data(self, document: Document) -> dict:

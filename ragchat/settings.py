@@ -165,6 +165,14 @@ DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=20 * 1024 * 1024)
 CHAT_MESSAGE_MAX_CHARS = 32_000
 CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=3000)
 
+# --- Search index (knowledge/index.py; README "Search index") ---------------------------------------
+# Where the index's snapshot files live: the first process to load the index writes one, and the machine's
+# other processes (web workers) map it instead of holding a copy each. Per checkout by default; files are
+# named after the database, so several databases (and test databases) can share the folder. Empty: none.
+INDEX_SNAPSHOT_DIR = env("INDEX_SNAPSHOT_DIR", default=str(BASE_DIR / "var" / "index"))
+# Smaller indexes are simply held by each process (a snapshot would save little and cost a file write).
+INDEX_SNAPSHOT_MIN_ROWS = env.int("INDEX_SNAPSHOT_MIN_ROWS", default=10_000)
+
 # Uploads larger than this are streamed to a temporary file rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1024 * 1024

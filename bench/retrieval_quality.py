@@ -102,7 +102,7 @@ def main() -> None:
     answering = [float(hybrid.query_vector(q.text) @ vectors[first_chunk[doc_of[q.passage_key]]])
                  for q in questions]
     best = [hybrid.search(q, 1) for q in OFF_TOPIC]
-    off_topic = [hits[0].score if hits else -1.0 for hits in best]  # -1: nothing shares a word with it
+    off_topic = [hits[0].cosine if hits else -1.0 for hits in best]  # -1: nothing shares a word with it
     print(f"\nOff-topic questions that share no word with any passage (no hit at all): "
           f"{sum(not hits for hits in best)} of {len(OFF_TOPIC)}")
     print("Cosine of a question and its answering passage: "

@@ -3,8 +3,8 @@
 Term frequencies are kept twice in one built part, `Postings`: by term (a query reads only its own terms'
 postings) and by row (removing a row needs its terms). Both are plain arrays, so a snapshot file can hold
 them and worker processes map them read-only (knowledge/snapshot.py). Rows added since the build go to a
-small "tail" (a dict of rows, turned into a sparse matrix at the next query), so adding one document costs
-its own rows only. Removed rows are masked, and their terms no longer count towards document frequencies;
+small "tail" (a sparse matrix per batch of rows added, merged when there are many), so adding one document
+costs about its own rows only. Removed rows are masked, and their terms no longer count towards document frequencies;
 they leave the arrays at the next build. numpy + scipy only.
 """
 
@@ -15,6 +15,8 @@ import numpy as np
 from scipy import sparse
 
 from knowledge.lexical import term_hash
+
+TAIL_BLOCKS = 16  # more separate tail matrices than this: merge them (a query reads each one)
 
 
 class Postings(NamedTuple):
@@ -78,7 +80,9 @@ class BM25Rows:
         self._live_count = int(self._live.sum())
         self._total_length = float(self._lengths.sum(dtype=np.float64))
         self._tail_terms: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # row -> (columns, counts)
-        self._tail: sparse.csc_matrix | None = None
+        # The tail's postings: one small matrix per `add`, merged into one when there are too many. A removed
+        # row's postings stay until then (its terms leave the document frequencies at once).
+        self._tail_blocks: list[sparse.csc_matrix] = []
 
     # --- changes ------------------------------------------------------------------------------------
     def add(self, rows, sizes, hashes: np.ndarray, counts: np.ndarray) -> None:
@@ -98,14 +102,16 @@ class BM25Rows:
             self._df[cols] += 1
             self._live_count += 1
             self._total_length += float(tfs.sum())
-        self._tail = None
+        if len(self._tail_blocks) >= TAIL_BLOCKS:
+            self._tail_blocks = [self._block(list(self._tail_terms))]
+        else:
+            self._tail_blocks.append(self._block(rows.tolist()))
 
     def remove(self, row: int) -> None:
         if not self.live(row):  # e.g. its chunk was deleted before its terms could be read
             return
         if row in self._tail_terms:
             cols, _ = self._tail_terms.pop(row)
-            self._tail = None
         else:
             cols = self._main.row_cols[self._main.row_ptr[row]:self._main.row_ptr[row + 1]]
         self._df[cols] -= 1
@@ -143,8 +149,6 @@ class BM25Rows:
         out = np.zeros(n_rows, dtype=np.float32)
         if self._live_count == 0:
             return out
-        if self._tail is None and self._tail_terms:
-            self._tail = self._tail_matrix(n_rows)
         avg_length = self._total_length / self._live_count
         norm = self.k1 * (1 - self.b + self.b * self._lengths / max(avg_length, 1e-9))
         main = self._main
@@ -157,9 +161,10 @@ class BM25Rows:
             if col < self._sorted_columns:
                 start, end = main.col_ptr[col], main.col_ptr[col + 1]
                 postings.append((main.col_rows[start:end], main.col_tf[start:end]))
-            if self._tail is not None and col < self._tail.shape[1]:
-                start, end = self._tail.indptr[col], self._tail.indptr[col + 1]
-                postings.append((self._tail.indices[start:end], self._tail.data[start:end]))
+            for block in self._tail_blocks:
+                if col < block.shape[1]:
+                    start, end = block.indptr[col], block.indptr[col + 1]
+                    postings.append((block.indices[start:end], block.data[start:end]))
             for rows, tf in postings:
                 keep = rows < n_rows
                 rows, tf = rows[keep], tf[keep].astype(np.float32)
@@ -179,6 +184,11 @@ class BM25Rows:
 
     def live(self, row: int) -> bool:
         return row < len(self._live) and bool(self._live[row])
+
+    @property
+    def postings(self) -> Postings:
+        """The built part (rows added or removed since are not in it)."""
+        return self._main
 
     @property
     def tail_size(self) -> int:
@@ -217,14 +227,14 @@ class BM25Rows:
             self._lengths = np.concatenate([self._lengths, np.zeros(extra, np.float32)])
             self._live = np.concatenate([self._live, np.zeros(extra, dtype=bool)])
 
-    def _tail_matrix(self, n_rows: int) -> sparse.csc_matrix:
-        rows = list(self._tail_terms)
+    def _block(self, rows: list[int]) -> sparse.csc_matrix:
+        """The postings of these tail rows, as a matrix of every row and every column known so far."""
         parts = [self._tail_terms[r] for r in rows]
         row_ids = np.repeat(np.asarray(rows, dtype=np.int64), [len(p[0]) for p in parts])
-        cols = np.concatenate([p[0] for p in parts])
-        data = np.concatenate([p[1] for p in parts])
-        return sparse.csc_matrix((data, (row_ids, cols)), shape=(max(n_rows, int(row_ids.max(initial=-1)) + 1),
-                                 len(self._hashes)), dtype=np.float32)
+        cols = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+        data = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
+        return sparse.csc_matrix((data, (row_ids, cols)), shape=(len(self._live), len(self._hashes)),
+                                 dtype=np.float32)
 
 
 def _positions(sorted_unique: np.ndarray, hashes: np.ndarray) -> np.ndarray:

@@ -10,10 +10,12 @@ processes. When the active model changes (`manage.py reindex` switched it), the 
 
 Rows live in a base block and a delta (knowledge/vector_rows.py, knowledge/bm25.py). The base is written
 to a snapshot file that the machine's other processes map instead of loading their own copy
-(knowledge/snapshot.py); once the delta or the removed rows grow past a share of the base, a new base
-(and snapshot) is built. Ranking is knowledge/ranking.py; reading rows, knowledge/stored_rows.py.
+(knowledge/snapshot.py). Once the delta or the removed rows grow past a share of the base, a thread builds
+a new base (reading the database, or mapping a newer snapshot another process wrote) while queries go on,
+and the next query catches up from it. Ranking is knowledge/ranking.py; reading rows, stored_rows.py.
 """
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,7 @@ from knowledge.vector_rows import VectorRows, normalise_rows
 SCAN_OVER_DOCUMENTS = 500  # more new documents than this (a cold start): scan the vector table once
 REBASE_DELTA_ROWS = 2000  # a delta bigger than this and than a tenth of the base: build a new base
 _POSTINGS = Postings._fields
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +45,7 @@ class _Held:
     vectors: VectorRows
     lexical: BM25Rows | None
     docs: dict[int, tuple[int, np.ndarray]]  # document id -> (version stamp, its rows)
+    documents: np.ndarray  # each base row's document id
     mapped: snapshot.Snapshot | None = None  # the snapshot file the base is a view of
 
 
@@ -55,6 +59,7 @@ class ChunkIndex:
         self._snapshot_dir = snapshot_dir
         self._held: _Held | None = None
         self._version: int | None = None
+        self._rebuilding = False
 
     # --- queries ------------------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, *, min_score: float | None = None) -> list[Hit]:
@@ -128,11 +133,11 @@ class ChunkIndex:
             return
         ready = stored_rows.ready_documents()
         if self._held is None:
-            self._held = self._cold(model, ready)
+            self._held = self._built(model, ready)
         self._catch_up(ready)
         self._version = served.version
         if self._needs_rebase():
-            self._rebase()
+            self._start_rebase()
 
     def _catch_up(self, ready: dict[int, int]) -> None:
         held = self._held
@@ -146,7 +151,8 @@ class ChunkIndex:
         """Append the rows of these documents' chunks (vectors, and term counts for BM25)."""
         held = self._held
         many = len(doc_ids) > SCAN_OVER_DOCUMENTS
-        vectors = stored_rows.read_vectors(held.model, None if many else doc_ids, keep=set(doc_ids))
+        vectors = stored_rows.read_vectors(held.model, None if many else doc_ids, keep=set(doc_ids),
+                                           dims=held.vectors.dims)
         rows = held.vectors.append(vectors.chunk_ids, vectors.matrix)
         if held.lexical is not None:
             lexical_rows, sizes, hashes, counts = stored_rows.read_terms(vectors.chunk_ids, None if many else doc_ids)
@@ -162,20 +168,58 @@ class ChunkIndex:
                 held.lexical.remove(row)
 
     # --- building a base ----------------------------------------------------------------------------
-    def _cold(self, model: str, ready: dict[int, int]) -> _Held:
-        """The rows of a process that holds none: mapped from this machine's snapshot, or read from the
-        database (and then written as the snapshot the other processes map)."""
+    def _needs_rebase(self) -> bool:
+        vectors = self._held.vectors
+        if vectors.dead > max(1024, vectors.n // 4):
+            return True
+        lexical_tail = self._held.lexical.tail_size if self._held.lexical is not None else 0
+        return max(vectors.n_delta, lexical_tail) > max(REBASE_DELTA_ROWS, vectors.n_base // 10)
+
+    def _start_rebase(self) -> None:
+        """(Lock held.) Build a new base without holding up queries: in a thread, which installs it when done."""
+        if connection.in_atomic_block:  # another connection would not see this transaction's rows (tests)
+            self._rebase()
+        elif not self._rebuilding:
+            self._rebuilding = True
+            threading.Thread(target=self._rebase_in_background, args=(self._held,), daemon=True,
+                             name="ragchat-index-rebase").start()
+
+    def _rebase(self) -> None:
+        """(Lock held.) Replace the base and its delta with a new base, now."""
+        held = self._held
+        ready = stored_rows.ready_documents()
+        self._held = self._built(held.model, ready, replacing=held.mapped)
+        self._catch_up(ready)
+
+    def _rebase_in_background(self, held: _Held) -> None:
+        try:
+            built = self._built(held.model, stored_rows.ready_documents(), replacing=held.mapped)
+            with self._lock:
+                if self._held is not None and self._held.model == built.model:
+                    self._held = built
+                    self._version = None  # the next query compares it with the database and catches up
+        except Exception:
+            log.exception("Building a new base for the search index failed; it keeps its rows and delta.")
+        finally:
+            self._rebuilding = False
+            connection.close()  # this thread's own connection
+
+    def _built(self, model: str, ready: dict[int, int], *, replacing: snapshot.Snapshot | None = None) -> _Held:
+        """Rows for `model`: mapped from this machine's snapshot (when there is one that is not `replacing`),
+        else read from the database (and written as the snapshot the other processes map)."""
         directory = self._snapshots()
         if directory is None:
             return self._read_all(model, ready)
         name = self._snapshot_prefix(model)
         with snapshot.exclusive(directory, name):  # one process reads the database; the others wait, then map
             path = snapshot.latest(directory, name)
-            held = self._mapped(path, model) if path is not None else None
-            if held is None:
-                held = self._read_all(model, ready)
-                if held.vectors.size >= settings.INDEX_SNAPSHOT_MIN_ROWS:
-                    held = self._written(held, directory, name)
+            if path is not None and (replacing is None or path != replacing.path):
+                held = self._mapped(path, model)
+                if held is not None:
+                    return held
+            held = self._read_all(model, ready)
+            if held.vectors.size >= settings.INDEX_SNAPSHOT_MIN_ROWS:
+                held = self._written(held, directory, name)
         return held
 
     def _read_all(self, model: str, ready: dict[int, int]) -> _Held:
@@ -186,43 +230,7 @@ class ChunkIndex:
             lexical = BM25Rows(Postings.build(*stored_rows.read_terms(vectors.chunk_ids, None)))
         rows = np.arange(vectors.n, dtype=np.int64)
         docs = _rows_by_document(list(ready), vectors.documents, rows, ready)
-        return _Held(model, VectorRows(vectors.matrix, vectors.chunk_ids), lexical, docs)
-
-    def _needs_rebase(self) -> bool:
-        vectors = self._held.vectors
-        if vectors.dead > max(1024, vectors.n // 4):
-            return True
-        lexical_tail = self._held.lexical.tail_size if self._held.lexical is not None else 0
-        return max(vectors.n_delta, lexical_tail) > max(REBASE_DELTA_ROWS, vectors.n_base // 10)
-
-    def _rebase(self) -> None:
-        """(Lock held.) A new base from the live rows: adopt a newer snapshot another process wrote, else
-        build one (and write it, when it is big enough to share)."""
-        held = self._held
-        directory = self._snapshots()
-        name = self._snapshot_prefix(held.model)
-        if directory is not None:
-            with snapshot.exclusive(directory, name):
-                path = snapshot.latest(directory, name)
-                if path is not None and (held.mapped is None or path != held.mapped.path):
-                    mapped = self._mapped(path, held.model)
-                    if mapped is not None:  # written by another process since ours: catch up from it
-                        self._held = mapped
-                        self._catch_up(stored_rows.ready_documents())
-                        return
-                self._held = self._compacted(held)
-                if self._held.vectors.size >= settings.INDEX_SNAPSHOT_MIN_ROWS:
-                    self._held = self._written(self._held, directory, name)
-                return
-        self._held = self._compacted(held)
-
-    def _compacted(self, held: _Held) -> _Held:
-        rows, chunk_ids, matrix = held.vectors.live()
-        row_map = np.full(held.vectors.n, -1, dtype=np.int64)
-        row_map[rows] = np.arange(len(rows))
-        lexical = BM25Rows(Postings.build(*held.lexical.held(row_map))) if held.lexical is not None else None
-        docs = {d: (version, row_map[r]) for d, (version, r) in held.docs.items()}
-        return _Held(held.model, VectorRows(matrix, chunk_ids), lexical, docs)
+        return _Held(model, VectorRows(vectors.matrix, vectors.chunk_ids), lexical, docs, documents=vectors.documents)
 
     # --- snapshots ----------------------------------------------------------------------------------
     def _snapshots(self) -> Path | None:
@@ -235,19 +243,14 @@ class ChunkIndex:
         return snapshot.prefix(snapshot.database_key(connection.settings_dict, instance), f"{model}.{lexical}")
 
     def _written(self, held: _Held, directory: Path, name: str) -> _Held:
-        """Write `held` (a compact base, no delta) as this machine's snapshot and map it instead."""
-        vectors = held.vectors
-        _, chunk_ids, matrix = vectors.live()
-        documents = np.zeros(len(chunk_ids), dtype=np.int64)
-        for doc_id, (_, rows) in held.docs.items():
-            documents[rows] = doc_id
-        arrays = {"matrix": matrix, "chunk_ids": chunk_ids, "documents": documents,
+        """Write `held` (just read: a base and no delta) as this machine's snapshot, and map it instead."""
+        view = held.vectors.view()
+        arrays = {"matrix": view.base, "chunk_ids": view.base_ids, "documents": held.documents,
                   "doc_ids": np.fromiter(held.docs, dtype=np.int64, count=len(held.docs)),
                   "doc_versions": np.fromiter((v for v, _ in held.docs.values()), np.int64, count=len(held.docs))}
         if held.lexical is not None:
-            postings = Postings.build(*held.lexical.held())
-            arrays.update({f"bm25_{field}": getattr(postings, field) for field in _POSTINGS})
-        path = snapshot.write(directory, name, arrays, {"model": held.model, "dims": int(vectors.dims)})
+            arrays.update({f"bm25_{field}": value for field, value in held.lexical.postings._asdict().items()})
+        path = snapshot.write(directory, name, arrays, {"model": held.model, "dims": int(view.dims)})
         return self._mapped(path, held.model) or held
 
     def _mapped(self, path: Path, model: str) -> _Held | None:
@@ -264,7 +267,8 @@ class ChunkIndex:
         versions = dict(zip(arrays["doc_ids"].tolist(), arrays["doc_versions"].tolist(), strict=True))
         rows = np.arange(len(arrays["chunk_ids"]), dtype=np.int64)
         docs = _rows_by_document(list(versions), arrays["documents"], rows, versions)
-        return _Held(model, VectorRows(arrays["matrix"], arrays["chunk_ids"]), lexical, docs, mapped)
+        return _Held(model, VectorRows(arrays["matrix"], arrays["chunk_ids"]), lexical, docs,
+                     documents=arrays["documents"], mapped=mapped)
 
 
 def _rows_by_document(doc_ids: list[int], documents: np.ndarray, rows: np.ndarray,

@@ -76,12 +76,12 @@ class Vectors:
         self.documents = np.concatenate([self.documents[:self.n], np.zeros(capacity - self.n, np.int64)])
 
 
-def read_vectors(model: str, documents: list[int] | None, keep: set[int]) -> Vectors:
+def read_vectors(model: str, documents: list[int] | None, keep: set[int], dims: int = 0) -> Vectors:
     """The vectors by `model` of these documents' chunks (None: of every document, a cold load), keeping
-    only rows of documents in `keep`."""
+    only rows of documents in `keep`. `dims`: the model's, if known (else read from its first vector)."""
     table = ChunkVector._meta.db_table
     select = f"SELECT chunk_id, document_id, vector FROM {table} WHERE model = %s"
-    dims = _dims(model)
+    dims = dims or _dims(model)
     if documents is not None:
         placeholders = ", ".join(["%s"] * len(documents))
         vectors = Vectors(dims, 0)

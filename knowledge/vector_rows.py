@@ -104,16 +104,6 @@ class VectorRows:
         self._delta[delta_rows] = 0
         self.dead += len(rows)
 
-    def live(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(live rows, their chunk ids, their vectors): what a new base is built from (a copy)."""
-        rows = np.flatnonzero(self._alive[:self.n])
-        base_rows, delta_rows = rows[rows < self.n_base], rows[rows >= self.n_base] - self.n_base
-        ids = np.concatenate([self._base_ids[base_rows], self._delta_ids[delta_rows]])
-        matrix = np.empty((len(rows), self.dims), dtype=np.float32)
-        matrix[:len(base_rows)] = self._base[base_rows]
-        matrix[len(base_rows):] = self._delta[delta_rows]
-        return rows, ids, matrix
-
 
 def normalise_rows(block: np.ndarray) -> None:
     """Scale rows to unit length, in place (stored vectors are normalised already, as a rule)."""

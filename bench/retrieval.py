@@ -165,6 +165,11 @@ def run(url: str, docs: int = DOCS) -> None:
           f"ratio p50 {statistics.median(ours) / statistics.median(floor):.2f}x")
     print(f"query k={K}, hybrid (+BM25, 3 words): p50 {_ms(fused, 50)}  p99 {_ms(fused, 99)}")
     print(f"naive, JSON decode + cosine:    {_naive(connection, queries[0]):8.0f} ms per query (extrapolated)")
+    _breakdown(hybrid, queries, query_words)
+    batch = np.stack(queries[:8], axis=1)
+    one_by_one, batched = _timings([lambda _: [matrix @ q for q in queries[:8]], lambda _: matrix @ batch], range(20))
+    print(f"8 concurrent queries: 8 x M @ q p50 {_ms(one_by_one, 50)}; one M @ Q (1,536 x 8) p50 {_ms(batched, 50)} "
+          f"({statistics.median(one_by_one) / statistics.median(batched):.1f}x the throughput)")
 
     # The next query after a new document, against the same query right after it (nothing changed): the
     # difference is what seeing the document cost. The median of five documents.
@@ -194,6 +199,61 @@ def run(url: str, docs: int = DOCS) -> None:
     print(f"next query after 1 deletion:    {(gone - statistics.median(ours)) * 1000:+6.1f} ms over a typical query")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (ru_maxrss):        {peak:6.0f} MiB  (matrix {matrix.nbytes / 2**20:.0f} MiB)")
+
+
+def _breakdown(index, queries, query_words) -> None:
+    """Where a hybrid query's time goes, stage by stage (p50 over the queries), and a profile of the whole."""
+    import cProfile
+    import pstats
+
+    from knowledge import index_state, stored_rows
+    from knowledge.embeddings import LocalEmbedder
+    from knowledge.lexical import terms
+    from knowledge.ranking import query_weights, rank
+
+    held = index._held
+    view = held.vectors.view()
+    embedder = LocalEmbedder()  # the offline default's query embedding (1,024 dims: timed on its own)
+    texts = [query_words() for _ in queries]
+    stages = {name: [] for name in ("change check", "tokenise + idf weights", "embed the query (local)",
+                                    "BM25 scores", "M @ q", "rank + fuse", "fetch the 5 hits")}
+    for vector, text in zip(queries, texts, strict=True):
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            stages[name].append(now - clock)
+            clock = now
+
+        index_state.served()
+        lap("change check")
+        words = terms(text)
+        weights = query_weights(words, held.lexical)
+        lap("tokenise + idf weights")
+        embedder.embed_query(text, weights)
+        lap("embed the query (local)")
+        lexical = held.lexical.scores(words, view.n)
+        lap("BM25 scores")
+        cosine = view.cosine(vector)
+        lap("M @ q")
+        ranked = rank(cosine, lexical, K, min_score=None, need_shared_word=False)
+        lap("rank + fuse")
+        stored_rows.fetch_hits(view.chunk_ids(ranked.rows), ranked.scores, ranked.cosines)
+        lap("fetch the 5 hits")
+    print("a hybrid query, stage by stage (p50): " +
+          "; ".join(f"{name} {statistics.median(times) * 1000:.2f} ms" for name, times in stages.items()))
+    profile = cProfile.Profile()
+    profile.enable()
+    for vector, text in zip(queries[:50], texts, strict=False):
+        index.search_vector(vector, K, text=text)
+    profile.disable()
+    print("profile of 50 hybrid queries through ChunkIndex.search_vector (top 8 by own time):")
+    stats = pstats.Stats(profile).sort_stats("tottime")
+    for func in stats.fcn_list[:8]:
+        _, calls, own, total, _ = stats.stats[func]
+        print(f"  {own * 1000 / 50:7.2f} ms/query own, {total * 1000 / 50:7.2f} cumulative  "
+              f"{Path(func[0]).name}:{func[1]} {func[2]} ({calls // 50} calls/query)")
 
 
 def _insert_document(connection, rng, title: str) -> int:

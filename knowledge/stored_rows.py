@@ -92,7 +92,9 @@ def read_vectors(model: str, documents: list[int] | None, keep: set[int], dims: 
     vectors = Vectors(dims, count)
     ranges = _chunk_ranges(model, count)
     if len(ranges) == 1:
-        for batch in _batches(f"{select}", [model]):
+        if connection.vendor == "sqlite":  # its table is in insertion order: a plain scan, not index lookups
+            select = select.replace(f"FROM {table}", f"FROM {table} NOT INDEXED")
+        for batch in _batches(select, [model]):
             vectors.take(batch, keep)
         return vectors.trimmed()
     sql = f"{select} AND chunk_id >= %s AND chunk_id < %s"

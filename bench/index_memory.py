@@ -1,0 +1,185 @@
+"""Memory of the search index in a production server's worker processes: RSS and PSS per worker.
+
+    .venv/bin/python bench/index_memory.py                       # MariaDB (ragchat_index_bench), 4 workers
+    .venv/bin/python bench/index_memory.py --database-url URL --workers 4 --docs 1000
+
+Uses the database bench/retrieval.py fills (1,000 documents x 100 chunks of 1,536 random dimensions, with
+150-300-word texts and their term counts), filling it first if it holds fewer chunks. It makes that model
+the active one, starts an OpenAI-compatible server (tests/openai_server.py) that embeds the queries, and
+runs gunicorn with N gthread workers on 127.0.0.1:8401, twice: with index snapshots (knowledge/snapshot.py)
+in a temporary folder, and without (each worker loads its own copy). Searches go to every worker until
+each holds the index; then it prints each worker's resident (RSS) and proportional (PSS: shared pages
+divided among the processes that map them) memory from /proc/PID/smaps_rollup, their sums, and the size
+of one copy of the index.
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import retrieval  # noqa: E402  (the same database, model and fill as the retrieval bench)
+
+PORT, EMBEDDINGS_PORT = 8401, 8402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=retrieval.MARIADB_URL)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--docs", type=int, default=retrieval.DOCS)
+    args = parser.parse_args()
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragchat.settings")
+    import django
+
+    django.setup()
+    token = _prepare(args.docs)
+    from tests.openai_server import FakeOpenAI
+
+    embeddings = FakeOpenAI(dims=retrieval.DIMS).start(port=EMBEDDINGS_PORT)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ragchat-snapshots-") as folder:
+            for label, snapshots in (("with a shared snapshot", folder), ("without snapshots", "")):
+                _measure(label, args, token, snapshots, embeddings.url)
+    finally:
+        embeddings.stop()
+
+
+def _prepare(docs: int) -> str:
+    """Fill the database if needed, make the bench model the active one; returns an API token."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    from knowledge import index_state
+    from knowledge.models import ChunkVector, Document, IndexState
+
+    call_command("migrate", verbosity=0)
+    if ChunkVector.objects.filter(model=retrieval.MODEL).count() < docs * retrieval.CHUNKS_PER_DOC:
+        import numpy as np
+
+        print(f"Filling {connection.settings_dict['NAME']} with {docs:,} documents...", flush=True)
+        Document.objects.all().delete()
+        rng = np.random.default_rng(0)
+        for doc in range(docs):
+            retrieval._insert_document(connection, rng, f"bench-{doc}")
+    IndexState.objects.filter(pk=index_state.STATE_ID).update(active_model=retrieval.MODEL, target_model="")
+    index_state.note_change()
+    user, _ = get_user_model().objects.get_or_create(username="bench-memory")
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def _measure(label: str, args, token: str, snapshots: str, embeddings_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": args.database_url, "INDEX_SNAPSHOT_DIR": snapshots,
+           "OPENAI_BASE_URL": embeddings_url, "OPENAI_API_KEY": "bench", "EMBEDDING_BACKEND": "openai",
+           "OPENAI_EMBEDDING_MODEL": retrieval.MODEL, "CHAT_BACKEND": "offline", "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1"}
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "ragchat.wsgi", "-w", str(args.workers), "-k", "gthread",
+         "--threads", "4", "-b", f"127.0.0.1:{PORT}", "--timeout", "300", "--log-level", "warning"],
+        cwd=ROOT, env=env)
+    try:
+        _wait_until_up()
+        started = time.perf_counter()
+        workers = _load_every_worker(server.pid, token, args.workers)
+        loaded = time.perf_counter() - started
+        print(f"\n=== {args.workers} gunicorn gthread workers, {label} (all loaded in {loaded:.1f} s) ===")
+        print(f"{'process':>16} {'RSS MiB':>9} {'PSS MiB':>9} {'private MiB':>12}")
+        totals = [0.0, 0.0, 0.0]
+        for pid in [server.pid, *workers]:
+            memory = _smaps(pid)
+            name = "master" if pid == server.pid else f"worker {pid}"
+            print(f"{name:>16} {memory['Rss']:9.0f} {memory['Pss']:9.0f} {memory['Private']:12.0f}")
+            totals = [t + memory[k] for t, k in zip(totals, ("Rss", "Pss", "Private"), strict=True)]
+        print(f"{'sum':>16} {totals[0]:9.0f} {totals[1]:9.0f} {totals[2]:12.0f}")
+        one_copy = retrieval.DIMS * 4 * args.docs * retrieval.CHUNKS_PER_DOC / 2**20
+        files = list(Path(snapshots).glob("*.idx")) if snapshots else []
+        snapshot_size = sum(f.stat().st_size for f in files) / 2**20
+        print(f"one copy of the vectors: {one_copy:.0f} MiB" +
+              (f"; the snapshot file (vectors + BM25): {snapshot_size:.0f} MiB" if files else ""))
+        print(f"sum of PSS / one copy of the vectors: {totals[1] / one_copy:.2f}")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def _wait_until_up(timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=5).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer /healthz")
+
+
+def _load_every_worker(master: int, token: str, count: int, timeout: float = 600) -> list[int]:
+    """Search from 16 threads until every worker holds the index (its RSS passes half the matrix)."""
+    threshold = _loaded_rss()
+    deadline = time.monotonic() + timeout
+    stop = threading.Event()
+
+    def search() -> None:
+        request = urllib.request.Request(f"http://127.0.0.1:{PORT}/api/search?q=tower+bread+yeast&k=5",
+                                         headers={"Authorization": f"Token {token}"})
+        while not stop.is_set():
+            try:
+                urllib.request.urlopen(request, timeout=300).read()
+            except OSError:
+                time.sleep(0.1)
+
+    threads = [threading.Thread(target=search, daemon=True) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    try:
+        while time.monotonic() < deadline:
+            workers = _children(master)
+            memory = {pid: _smaps(pid)["Rss"] for pid in workers}
+            if len(workers) == count and all(rss > threshold for rss in memory.values()):
+                time.sleep(2)  # a few more queries each, so the figures are settled
+                return workers
+            time.sleep(1)
+        raise RuntimeError("not every worker loaded the index in time")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=300)
+
+
+def _loaded_rss() -> float:
+    """A worker holds the index once its resident memory passes half the vectors (MiB)."""
+    from knowledge.models import ChunkVector
+
+    rows = ChunkVector.objects.filter(model=retrieval.MODEL).count()
+    return rows * retrieval.DIMS * 4 / 2**20 / 2
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _smaps(pid: int) -> dict[str, float]:
+    """MiB from /proc/PID/smaps_rollup: Rss, Pss and Private (clean + dirty)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        fields[name] = int(value.split()[0]) / 1024
+    return {"Rss": fields["Rss"], "Pss": fields["Pss"],
+            "Private": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
+
+
+if __name__ == "__main__":
+    main()

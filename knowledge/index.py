@@ -29,7 +29,7 @@ from knowledge.bm25 import BM25Rows, Postings
 from knowledge.embeddings import embedder_for_model, get_embedder
 from knowledge.lexical import terms
 from knowledge.ranking import Hit, query_weights, rank
-from knowledge.vector_rows import VectorRows, normalise_rows
+from knowledge.vector_rows import Quantized, VectorRows, normalise_rows
 
 SCAN_OVER_DOCUMENTS = 500  # more new documents than this (a cold start): scan the vector table once
 REBASE_DELTA_ROWS = 2000  # a delta bigger than this and than a tenth of the base: build a new base
@@ -230,7 +230,9 @@ class ChunkIndex:
             lexical = BM25Rows(Postings.build(*stored_rows.read_terms(vectors.chunk_ids, None)))
         rows = np.arange(vectors.n, dtype=np.int64)
         docs = _rows_by_document(list(ready), vectors.documents, rows, ready)
-        return _Held(model, VectorRows(vectors.matrix, vectors.chunk_ids), lexical, docs, documents=vectors.documents)
+        quantized = Quantized.of(vectors.matrix) if vectors.n >= settings.INDEX_INT8_OVER_ROWS else None
+        return _Held(model, VectorRows(vectors.matrix, vectors.chunk_ids, quantized), lexical, docs,
+                     documents=vectors.documents)
 
     # --- snapshots ----------------------------------------------------------------------------------
     def _snapshots(self) -> Path | None:
@@ -250,6 +252,8 @@ class ChunkIndex:
                   "doc_versions": np.fromiter((v for v, _ in held.docs.values()), np.int64, count=len(held.docs))}
         if held.lexical is not None:
             arrays.update({f"bm25_{field}": value for field, value in held.lexical.postings._asdict().items()})
+        if held.vectors.quantized is not None:
+            arrays.update(codes=held.vectors.quantized.codes, scales=held.vectors.quantized.scales)
         path = snapshot.write(directory, name, arrays, {"model": held.model, "dims": int(view.dims)})
         return self._mapped(path, held.model) or held
 
@@ -267,7 +271,8 @@ class ChunkIndex:
         versions = dict(zip(arrays["doc_ids"].tolist(), arrays["doc_versions"].tolist(), strict=True))
         rows = np.arange(len(arrays["chunk_ids"]), dtype=np.int64)
         docs = _rows_by_document(list(versions), arrays["documents"], rows, versions)
-        return _Held(model, VectorRows(arrays["matrix"], arrays["chunk_ids"]), lexical, docs,
+        quantized = Quantized(arrays["codes"], arrays["scales"]) if "codes" in arrays else None
+        return _Held(model, VectorRows(arrays["matrix"], arrays["chunk_ids"], quantized), lexical, docs,
                      documents=arrays["documents"], mapped=mapped)
 
 

@@ -88,7 +88,9 @@ def read_vectors(model: str, documents: list[int] | None, keep: set[int], dims: 
         for batch in _batches(f"{select} AND document_id IN ({placeholders})", [model, *documents]):
             vectors.take(batch, keep)
         return vectors.trimmed()
-    count = ChunkVector.objects.filter(model=model).count()  # a scan of a secondary index, not of the vectors
+    # Room for every chunk (a model has at most one vector per chunk): counting the chunks reads a small index,
+    # counting the model's vectors would read the vectors. Rows never filled are never touched.
+    count = Chunk.objects.count()
     vectors = Vectors(dims, count)
     ranges = _chunk_ranges(model, count)
     if len(ranges) == 1:
@@ -159,7 +161,8 @@ def _decoded(rows: np.ndarray, blobs: list[bytes]):
 
 
 def _dims(model: str) -> int:
-    blob = ChunkVector.objects.filter(model=model).values_list("vector", flat=True).first()
+    # Ordered by chunk alone: MariaDB sorts the whole model's rows for ORDER BY model, chunk_id (the key).
+    blob = ChunkVector.objects.filter(model=model).order_by("chunk_id").values_list("vector", flat=True).first()
     return len(blob) // 4 if blob is not None else 0
 
 

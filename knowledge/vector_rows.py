@@ -4,11 +4,45 @@ The base block is read-only and may be a view of a snapshot file that every work
 shared, knowledge/snapshot.py); the delta is private and small. Rows [0, n_base) are the base's, the
 following ones the delta's; removed rows are masked (and zeroed in the delta). Rows are never renumbered
 here: the index builds a new base, and a new VectorRows, when the delta or the dead rows grow too big.
+
+A big base (INDEX_INT8_OVER_ROWS) is also kept as int8 codes with a scale per row, a quarter of the bytes:
+a query scans those with SIMD kernels (simsimd), then computes the exact float32 cosine of the best
+RESCORE rows, so the top of the ranking is exact (bench/scale.py measures recall against float32: 1.0 at
+1M x 384). The float32 rows stay in the snapshot file, and only rescored rows are read from it.
 """
 
 from typing import NamedTuple
 
 import numpy as np
+import simsimd
+
+RESCORE = 512  # rows whose int8 estimate is best get their exact float32 cosine
+
+
+class Quantized(NamedTuple):
+    """int8 codes of the base rows: row i is about codes[i] * scales[i]."""
+
+    codes: np.ndarray  # int8 [n, dims]
+    scales: np.ndarray  # float32 [n]
+
+    @classmethod
+    def of(cls, matrix: np.ndarray, block: int = 65_536) -> "Quantized":
+        codes = np.empty(matrix.shape, dtype=np.int8)
+        scales = np.empty(len(matrix), dtype=np.float32)
+        for start in range(0, len(matrix), block):  # a block at a time: no float copy of the whole matrix
+            rows = np.asarray(matrix[start:start + block], dtype=np.float32)
+            peak = np.abs(rows).max(axis=1)
+            scale = np.where(peak > 0, peak / 127, 1).astype(np.float32)
+            codes[start:start + block] = np.rint(rows / scale[:, None])
+            scales[start:start + block] = scale
+        return cls(codes, scales)
+
+    def estimate(self, vector: np.ndarray, out: np.ndarray) -> None:
+        """Every row's dot product with `vector`, estimated from the codes, into `out`."""
+        peak = float(np.abs(vector).max()) or 1.0
+        query = np.rint(vector * (127 / peak)).astype(np.int8)
+        dots = simsimd.cdist(query[None], self.codes, metric="dot", threads=0, out_dtype="float32")
+        np.multiply(np.asarray(dots)[0], self.scales * np.float32(peak / 127), out=out)
 
 
 class VectorView(NamedTuple):
@@ -20,6 +54,7 @@ class VectorView(NamedTuple):
     dead: int
     base_ids: np.ndarray
     delta_ids: np.ndarray
+    quantized: Quantized | None = None
 
     @property
     def n(self) -> int:
@@ -37,8 +72,14 @@ class VectorView(NamedTuple):
         """Every row's cosine with `vector` (normalised rows: a dot product); -inf for removed rows."""
         vector = np.asarray(vector, dtype=np.float32)
         out = np.empty(self.n, dtype=np.float32)
-        if len(self.base):
-            np.matmul(self.base, vector, out=out[:len(self.base)])
+        n_base = len(self.base)
+        if self.quantized is not None and n_base > RESCORE:
+            self.quantized.estimate(vector, out[:n_base])
+            best = np.argpartition(-out[:n_base], RESCORE)[:RESCORE]
+            best.sort()  # in file order: fewer, longer reads of the float32 rows
+            out[best] = self.base[best] @ vector
+        elif n_base:
+            np.matmul(self.base, vector, out=out[:n_base])
         if len(self.delta):
             np.matmul(self.delta, vector, out=out[len(self.base):])
         if self.dead:
@@ -47,7 +88,9 @@ class VectorView(NamedTuple):
 
 
 class VectorRows:
-    def __init__(self, base: np.ndarray | None = None, base_ids: np.ndarray | None = None):
+    def __init__(self, base: np.ndarray | None = None, base_ids: np.ndarray | None = None,
+                 quantized: Quantized | None = None):
+        self.quantized = quantized
         self._base = base if base is not None else np.zeros((0, 0), dtype=np.float32)
         self._base_ids = base_ids if base_ids is not None else np.zeros(0, dtype=np.int64)
         self.n_base = len(self._base)
@@ -69,7 +112,7 @@ class VectorRows:
 
     def view(self) -> VectorView:
         return VectorView(self._base, self._delta[:self.n_delta], self._alive[:self.n], self.dead,
-                          self._base_ids, self._delta_ids[:self.n_delta])
+                          self._base_ids, self._delta_ids[:self.n_delta], self.quantized)
 
     def append(self, chunk_ids: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """Add rows (vectors are normalised here if they are not already); returns their row numbers."""

@@ -49,8 +49,12 @@ def main() -> None:
     embeddings = FakeOpenAI(dims=retrieval.DIMS).start(port=EMBEDDINGS_PORT)
     try:
         with tempfile.TemporaryDirectory(prefix="ragchat-snapshots-") as folder:
-            for label, snapshots in (("with a shared snapshot", folder), ("without snapshots", "")):
-                _measure(label, args, token, snapshots, embeddings.url)
+            alone = _measure("without snapshots (each worker loads its own copy)", args, token, "", embeddings.url)
+            shared = _measure("with a shared snapshot", args, token, folder, embeddings.url)
+            print(f"\nOne copy of the index (a worker without sharing, PSS): {alone[0]:.0f} MiB. "
+                  f"{args.workers} workers sharing a snapshot: {shared[1]:.0f} MiB in all "
+                  f"({shared[1] / alone[0]:.2f}x one copy), against {alone[1]:.0f} MiB without "
+                  f"({alone[1] / alone[0]:.2f}x).")
     finally:
         embeddings.stop()
 
@@ -80,15 +84,17 @@ def _prepare(docs: int) -> str:
     return Token.objects.get_or_create(user=user)[0].key
 
 
-def _measure(label: str, args, token: str, snapshots: str, embeddings_url: str) -> None:
+def _measure(label: str, args, token: str, snapshots: str, embeddings_url: str) -> tuple[float, float]:
+    """(the largest worker's PSS, the sum of every process's PSS), in MiB."""
     env = {**os.environ, "DATABASE_URL": args.database_url, "INDEX_SNAPSHOT_DIR": snapshots,
            "OPENAI_BASE_URL": embeddings_url, "OPENAI_API_KEY": "bench", "EMBEDDING_BACKEND": "openai",
            "OPENAI_EMBEDDING_MODEL": retrieval.MODEL, "CHAT_BACKEND": "offline", "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1"}
+    log = tempfile.TemporaryFile()  # the workers' log, shown if something fails
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "ragchat.wsgi", "-w", str(args.workers), "-k", "gthread",
          "--threads", "4", "-b", f"127.0.0.1:{PORT}", "--timeout", "300", "--log-level", "warning"],
-        cwd=ROOT, env=env)
+        cwd=ROOT, env=env, stderr=log)
     try:
         _wait_until_up()
         started = time.perf_counter()
@@ -96,22 +102,28 @@ def _measure(label: str, args, token: str, snapshots: str, embeddings_url: str) 
         loaded = time.perf_counter() - started
         print(f"\n=== {args.workers} gunicorn gthread workers, {label} (all loaded in {loaded:.1f} s) ===")
         print(f"{'process':>16} {'RSS MiB':>9} {'PSS MiB':>9} {'private MiB':>12}")
-        totals = [0.0, 0.0, 0.0]
+        totals, largest = [0.0, 0.0, 0.0], 0.0
         for pid in [server.pid, *workers]:
             memory = _smaps(pid)
             name = "master" if pid == server.pid else f"worker {pid}"
             print(f"{name:>16} {memory['Rss']:9.0f} {memory['Pss']:9.0f} {memory['Private']:12.0f}")
             totals = [t + memory[k] for t, k in zip(totals, ("Rss", "Pss", "Private"), strict=True)]
+            largest = max(largest, memory["Pss"] if pid != server.pid else 0)
         print(f"{'sum':>16} {totals[0]:9.0f} {totals[1]:9.0f} {totals[2]:12.0f}")
         one_copy = retrieval.DIMS * 4 * args.docs * retrieval.CHUNKS_PER_DOC / 2**20
         files = list(Path(snapshots).glob("*.idx")) if snapshots else []
         snapshot_size = sum(f.stat().st_size for f in files) / 2**20
         print(f"one copy of the vectors: {one_copy:.0f} MiB" +
               (f"; the snapshot file (vectors + BM25): {snapshot_size:.0f} MiB" if files else ""))
-        print(f"sum of PSS / one copy of the vectors: {totals[1] / one_copy:.2f}")
+        return largest, totals[1]
+    except Exception:
+        log.seek(0)
+        sys.stderr.write(log.read().decode(errors="replace")[-5000:])
+        raise
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
+        log.close()
 
 
 def _wait_until_up(timeout: float = 60) -> None:

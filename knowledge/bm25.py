@@ -78,7 +78,7 @@ class BM25Rows:
         if len(main.row_tf):  # counts are small integers: float32 sums are exact
             starts = main.row_ptr[:-1]
             filled = np.flatnonzero(np.diff(main.row_ptr) > 0)
-            self._lengths[filled] = np.add.reduceat(main.row_tf.astype(np.float32), starts[filled])
+            self._lengths[filled] = np.add.reduceat(main.row_tf, starts[filled], dtype=np.float32)
         self._live_count = int(self._live.sum())
         self._total_length = float(self._lengths.sum(dtype=np.float64))
         self._tail_terms: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # row -> (columns, counts)

@@ -65,7 +65,8 @@ def prefix(database: str, model: str) -> str:
 
 
 def write(directory: Path, name_prefix: str, arrays: dict[str, np.ndarray], meta: dict) -> Path:
-    """Write a new snapshot atomically; returns its path. Older snapshots of the same prefix are removed."""
+    """Write a new snapshot atomically; returns its path. The database's older snapshots (of this model, or of
+    a model it no longer serves) are removed."""
     directory.mkdir(parents=True, exist_ok=True)
     layout = {name: [array.dtype.str, list(array.shape), 0] for name, array in arrays.items()}
     widest = {name: [dtype, shape, 10**15] for name, (dtype, shape, _) in layout.items()}
@@ -90,7 +91,8 @@ def write(directory: Path, name_prefix: str, arrays: dict[str, np.ndarray], meta
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
-    for older in directory.glob(f"{name_prefix}*.idx"):
+    database = name_prefix.split("-", 1)[0]
+    for older in directory.glob(f"{database}-*.idx"):  # older builds, and other models of this database
         if older != path:  # processes that map it keep reading it; nobody else will open it
             with contextlib.suppress(FileNotFoundError):
                 older.unlink()

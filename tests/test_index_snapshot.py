@@ -99,3 +99,26 @@ def test_without_a_snapshot_folder_every_process_holds_its_own_rows(db, settings
     index = ChunkIndex()
     assert titles(index.search("magma")) == ["Volcano"]
     assert index._held.mapped is None
+
+
+def test_a_snapshot_folder_that_cannot_be_written_leaves_each_process_its_own_copy(db, settings, tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the folder should be")
+    settings.INDEX_SNAPSHOT_DIR = str(blocked / "index")
+    settings.INDEX_SNAPSHOT_MIN_ROWS = 0
+    make_document(VOLCANO, title="Volcano")
+    index = ChunkIndex()
+    assert titles(index.search("magma")) == ["Volcano"] and index._held.mapped is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cold_load_over_parallel_connections_reads_every_row(shared, monkeypatch):
+    from django.db import connection
+
+    if connection.vendor != "mysql":
+        pytest.skip("parallel range reads are for MySQL/MariaDB")
+    monkeypatch.setattr(stored_rows, "PARALLEL_OVER", 0)
+    documents = [make_document(f"Document {i} is about item{i}.", title=f"D{i}") for i in range(6)]
+    index = ChunkIndex()
+    assert titles(index.search("item4 document", k=1)) == ["D4"]
+    assert index.size == sum(d.chunk_count for d in documents)

@@ -123,7 +123,9 @@ class VectorRows:
             self._delta = np.zeros((0, self.dims), dtype=np.float32)
         needed = self.n_delta + len(chunk_ids)
         if needed > len(self._delta):
-            capacity = max(1024, needed + needed // 4)
+            # Room up to the size at which the index builds a new base (a tenth of it): a new document then
+            # never waits for the delta to be copied. Pages are only resident once rows are written.
+            capacity = max(1024, needed + needed // 4, self.n_base // 10 + 1024)
             delta = np.empty((capacity, self.dims), dtype=np.float32)  # rows past n_delta are never read
             delta[:self.n_delta] = self._delta[:self.n_delta]
             self._delta = delta

@@ -104,7 +104,7 @@ def _measure(label: str, args, token: str, snapshots: str, embeddings_url: str) 
         print(f"{'process':>16} {'RSS MiB':>9} {'PSS MiB':>9} {'private MiB':>12}")
         totals, largest = [0.0, 0.0, 0.0], 0.0
         for pid in [server.pid, *workers]:
-            memory = _smaps(pid)
+            memory = smaps(pid)
             name = "master" if pid == server.pid else f"worker {pid}"
             print(f"{name:>16} {memory['Rss']:9.0f} {memory['Pss']:9.0f} {memory['Private']:12.0f}")
             totals = [t + memory[k] for t, k in zip(totals, ("Rss", "Pss", "Private"), strict=True)]
@@ -158,7 +158,7 @@ def _load_every_worker(master: int, token: str, count: int, timeout: float = 600
     try:
         while time.monotonic() < deadline:
             workers = _children(master)
-            memory = {pid: _smaps(pid)["Rss"] for pid in workers}
+            memory = {pid: smaps(pid)["Rss"] for pid in workers}
             if len(workers) == count and all(rss > threshold for rss in memory.values()):
                 time.sleep(2)  # a few more queries each, so the figures are settled
                 return workers
@@ -183,7 +183,7 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def _smaps(pid: int) -> dict[str, float]:
+def smaps(pid: int) -> dict[str, float]:
     """MiB from /proc/PID/smaps_rollup: Rss, Pss and Private (clean + dirty)."""
     fields = {}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:

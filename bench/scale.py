@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import retrieval  # noqa: E402
+from bench.index_memory import smaps  # noqa: E402
 
 DIMS, PER_DOC, MODEL, QUERIES = 384, 100, "bench-random-384", 200
 WORDS = (30, 60)
@@ -122,7 +123,7 @@ def serve(url: str, folder: Path) -> None:
         clock = time.perf_counter()
         index.search_vector(vector, 5, text=text)
         times.append(time.perf_counter() - clock)
-    memory = _smaps()
+    memory = smaps(os.getpid())
     print(f"second process, start from the snapshot: {loaded:.2f} s; hybrid query p50 {retrieval._ms(times, 50)}; "
           f"RSS {memory['Rss']:.0f} MiB, PSS {memory['Pss']:.0f} MiB, private {memory['Private']:.0f} MiB "
           f"(snapshot file {sum(f.stat().st_size for f in folder.glob('*.idx')) / 2**20:.0f} MiB)")
@@ -180,20 +181,11 @@ def _unit(rng) -> np.ndarray:
 
 
 def _rss() -> float:
-    return _smaps()["Rss"]
+    return smaps(os.getpid())["Rss"]
 
 
 def _peak() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _smaps() -> dict[str, float]:
-    fields = {}
-    for line in Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]:
-        name, value = line.split(":", 1)
-        fields[name] = int(value.split()[0]) / 1024
-    return {"Rss": fields["Rss"], "Pss": fields["Pss"],
-            "Private": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+
 from bench import retrieval  # noqa: E402  (the same database, model and fill as the retrieval bench)
 
 PORT, EMBEDDINGS_PORT = 8401, 8402
@@ -37,6 +39,8 @@ def main() -> None:
     parser.add_argument("--database-url", default=retrieval.MARIADB_URL)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--docs", type=int, default=retrieval.DOCS)
+    parser.add_argument("--load-seconds", type=float, default=10,
+                        help="with the shared snapshot, load /api/search and /api/config over 32 connections this long")
     args = parser.parse_args()
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragchat.settings")
@@ -71,8 +75,6 @@ def _prepare(docs: int) -> str:
 
     call_command("migrate", verbosity=0)
     if ChunkVector.objects.filter(model=retrieval.MODEL).count() < docs * retrieval.CHUNKS_PER_DOC:
-        import numpy as np
-
         print(f"Filling {connection.settings_dict['NAME']} with {docs:,} documents...", flush=True)
         Document.objects.all().delete()
         rng = np.random.default_rng(0)
@@ -115,6 +117,12 @@ def _measure(label: str, args, token: str, snapshots: str, embeddings_url: str) 
         snapshot_size = sum(f.stat().st_size for f in files) / 2**20
         print(f"one copy of the vectors: {one_copy:.0f} MiB" +
               (f"; the snapshot file (vectors + BM25): {snapshot_size:.0f} MiB" if files else ""))
+        if snapshots and args.load_seconds:
+            search = _load(token, "/api/search?q=tower+bread+yeast&k=5", args.load_seconds)
+            trivial = _load(token, "/api/config", args.load_seconds)
+            for name, (rate, p50, p99) in (("GET /api/search", search), ("GET /api/config (trivial)", trivial)):
+                print(f"{name:>26}: {rate:7.1f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  (32 connections)")
+            print(f"search / trivial throughput: {search[0] / trivial[0]:.0%}")
         return largest, totals[1]
     except Exception:
         log.seek(0)
@@ -124,6 +132,35 @@ def _measure(label: str, args, token: str, snapshots: str, embeddings_url: str) 
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
         log.close()
+
+
+def _load(token: str, path: str, seconds: float, connections: int = 32) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) of GETs of `path` from `connections` keep-alive connections."""
+    import http.client
+
+    times: list[float] = []
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            conn.request("GET", path, headers={"Authorization": f"Token {token}"})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{path} answered {response.status}")
+            times.append(time.perf_counter() - started)
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    return len(times) / elapsed, float(np.percentile(times, 50) * 1000), float(np.percentile(times, 99) * 1000)
 
 
 def _wait_until_up(timeout: float = 60) -> None:

@@ -46,6 +46,7 @@ lint: dev
 bench: dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/index_memory.py
 	$(BIN)/python bench/retrieval_quality.py
 
 clean:

@@ -6,7 +6,7 @@
 Uses the database bench/retrieval.py fills (1,000 documents x 100 chunks of 1,536 random dimensions, with
 150-300-word texts and their term counts), filling it first if it holds fewer chunks. It makes that model
 the active one, starts an OpenAI-compatible server (tests/openai_server.py) that embeds the queries, and
-runs gunicorn with N gthread workers on 127.0.0.1:8401, twice: with index snapshots (knowledge/snapshot.py)
+runs gunicorn with N gthread workers on 127.0.0.1:8401 (BENCH_PORT), twice: with index snapshots (knowledge/snapshot.py)
 in a temporary folder, and without (each worker loads its own copy). Searches go to every worker until
 each holds the index; then it prints each worker's resident (RSS) and proportional (PSS: shared pages
 divided among the processes that map them) memory from /proc/PID/smaps_rollup, their sums, and the size
@@ -31,7 +31,8 @@ import numpy as np  # noqa: E402
 
 from bench import retrieval  # noqa: E402  (the same database, model and fill as the retrieval bench)
 
-PORT, EMBEDDINGS_PORT = 8401, 8402
+PORT = int(os.environ.get("BENCH_PORT", "8401"))  # gunicorn; the embedding server takes the next port
+EMBEDDINGS_PORT = PORT + 1
 
 
 def main() -> None:
@@ -42,6 +43,9 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=float, default=10,
                         help="with the shared snapshot, load /api/search and /api/config over 32 connections this long")
     args = parser.parse_args()
+    if args.database_url.startswith("mysql") and not retrieval._mariadb_is_up():
+        print("MariaDB is not answering on 127.0.0.1:3306: skipped (scripts/mariadb-up.sh starts it).")
+        return
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragchat.settings")
     import django

@@ -46,6 +46,14 @@ def main() -> None:
     if args.database_url.startswith("mysql") and not retrieval._mariadb_is_up():
         print("MariaDB is not answering on 127.0.0.1:3306: skipped (scripts/mariadb-up.sh starts it).")
         return
+    if args.database_url.startswith("mysql"):
+        import MySQLdb
+
+        name = args.database_url.rsplit("/", 1)[1]
+        server = MySQLdb.connect(host="127.0.0.1", user="root", port=3306)
+        server.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 "
+                                "COLLATE utf8mb4_unicode_ci")
+        server.close()
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragchat.settings")
     import django

@@ -17,6 +17,7 @@ and the next query catches up from it. Ranking is knowledge/ranking.py; reading 
 
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass
@@ -135,7 +136,7 @@ class ChunkIndex:
             return
         ready = stored_rows.ready_documents()
         if self._held is None:
-            self._held = self._built(model, ready)
+            self._held = self._built(model, ready, write_later=True)
             _release_freed_memory()
         self._catch_up(ready)
         self._version = served.version
@@ -209,28 +210,57 @@ class ChunkIndex:
             self._rebuilding = False
             connection.close()  # this thread's own connection
 
-    def _built(self, model: str, ready: dict[int, int], *, replacing: snapshot.Snapshot | None = None) -> _Held:
+    def _built(self, model: str, ready: dict[int, int], *, replacing: snapshot.Snapshot | None = None,
+               write_later: bool = False) -> _Held:
         """Rows for `model`: mapped from this machine's snapshot (when there is one that is not `replacing`),
-        else read from the database (and written as the snapshot the other processes map)."""
+        else read from the database, and written as the snapshot the other processes map. `write_later`: return
+        the rows read at once and write the snapshot from a thread (the other processes wait for it)."""
         directory = self._snapshots()
         if directory is None:
             return self._read_all(model, ready)
         name = self._snapshot_prefix(model)
-        held = None
+        held, lock = None, None
         try:
-            with snapshot.exclusive(directory, name):  # one process reads the database; the others wait, then map
-                path = snapshot.latest(directory, name)
-                if path is not None and (replacing is None or path != replacing.path):
-                    held = self._mapped(path, model)
-                if held is None:
-                    held = self._read_all(model, ready)
-                    if held.vectors.size >= settings.INDEX_SNAPSHOT_MIN_ROWS:
+            lock = snapshot.Lock(directory, name)  # one process reads the database; the others wait, then map
+            path = snapshot.latest(directory, name)
+            if path is not None and (replacing is None or path != replacing.path):
+                held = self._mapped(path, model)
+            if held is None:
+                held = self._read_all(model, ready)
+                if held.vectors.size >= settings.INDEX_SNAPSHOT_MIN_ROWS:
+                    if write_later and not connection.in_atomic_block:
+                        # The rows as read: queries change `held` in place meanwhile (its delta, its documents).
+                        as_read = dataclasses.replace(held, docs=dict(held.docs))
+                        threading.Thread(target=self._write_in_background, args=(held, as_read, directory, name, lock),
+                                         daemon=True, name="ragchat-index-snapshot").start()
+                        lock = None  # the thread releases it once the file is written
+                    else:
                         held = self._written(held, directory, name)
         except OSError as exc:  # a folder we may not write, a full disk: hold the rows privately instead
             log.warning("Search index snapshots in %s are unavailable (%s); this process holds its own copy.",
                         directory, exc)
             held = held or self._read_all(model, ready)
+        finally:
+            if lock is not None:
+                lock.release()
         return held
+
+    def _write_in_background(self, held: _Held, as_read: _Held, directory: Path, name: str,
+                             lock: snapshot.Lock) -> None:
+        """Write the snapshot of rows this process already serves (`as_read`: their base and documents as they
+        were read), then serve them from the file instead."""
+        try:
+            mapped = self._written(as_read, directory, name)
+            with self._lock:
+                if mapped is not as_read and self._held is held:
+                    self._held = mapped
+                    self._version = None  # the next query catches up with changes made meanwhile
+        except OSError as exc:
+            log.warning("Writing a search index snapshot in %s failed (%s).", directory, exc)
+        finally:
+            lock.release()
+            del held, as_read
+            _release_freed_memory()
 
     def _read_all(self, model: str, ready: dict[int, int]) -> _Held:
         vectors = stored_rows.read_vectors(model, None, keep=set(ready))

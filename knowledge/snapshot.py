@@ -107,20 +107,23 @@ def latest(directory: Path, name_prefix: str) -> Path | None:
     return found[-1] if found else None
 
 
-@contextlib.contextmanager
-def exclusive(directory: Path, name_prefix: str, *, wait: bool = True):
-    """A lock shared by the processes of one machine; yields whether it was taken (wait=False may fail)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / f"{name_prefix}lock", "a+") as file:
+class Lock:
+    """A lock shared by the processes of one machine (flock on a file beside the snapshots), taken at once;
+    it may be handed to another thread, which releases it."""
+
+    def __init__(self, directory: Path, name_prefix: str):
+        directory.mkdir(parents=True, exist_ok=True)
+        self._file = open(directory / f"{name_prefix}lock", "a+")  # noqa: SIM115  (released by release())
         try:
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def release(self) -> None:
+        if not self._file.closed:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
 
 
 def _aligned(offset: int) -> int:

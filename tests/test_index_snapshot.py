@@ -122,3 +122,31 @@ def test_a_cold_load_over_parallel_connections_reads_every_row(shared, monkeypat
     index = ChunkIndex()
     assert titles(index.search("item4 document", k=1)) == ["D4"]
     assert index.size == sum(d.chunk_count for d in documents)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_first_process_answers_at_once_and_maps_the_snapshot_once_it_is_written(shared, monkeypatch):
+    import threading
+
+    from knowledge import snapshot
+
+    volcano = make_document(VOLCANO, title="Volcano")
+    proceed, original = threading.Event(), snapshot.write
+
+    def write_when_told(*args, **kwargs):
+        assert proceed.wait(60)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(snapshot, "write", write_when_told)
+    index = ChunkIndex()
+    assert titles(index.search("magma")) == ["Volcano"] and index._held.mapped is None  # before the file exists
+    document_delete(document=volcano)  # changes while the file is being written
+    make_document(BAKING, title="Baking")
+    assert titles(index.search("sourdough yeast")) == ["Baking"]
+    proceed.set()
+    for thread in threading.enumerate():
+        if thread.name == "ragchat-index-snapshot":
+            thread.join(60)
+    assert index._held.mapped is not None
+    assert titles(index.search("sourdough yeast")) == ["Baking"]
+    assert index.search("magma basalt lava") == [] and index.size == 1

@@ -263,11 +263,13 @@ class ChunkIndex:
             _release_freed_memory()
 
     def _read_all(self, model: str, ready: dict[int, int]) -> _Held:
+        terms_read = stored_rows.fetch_terms_meanwhile() if self._use_lexical else None
         vectors = stored_rows.read_vectors(model, None, keep=set(ready))
         normalise_rows(vectors.matrix)
         lexical = None
-        if self._use_lexical:
-            lexical = BM25Rows(Postings.build(*stored_rows.read_terms(vectors.chunk_ids, None)))
+        if terms_read is not None:
+            stored = terms_read.result()
+            lexical = BM25Rows(Postings.build(*stored_rows.read_terms(vectors.chunk_ids, None, stored)))
         rows = np.arange(vectors.n, dtype=np.int64)
         docs = _rows_by_document(list(ready), vectors.documents, rows, ready)
         quantized = Quantized.of(vectors.matrix) if vectors.n >= settings.INDEX_INT8_OVER_ROWS else None

@@ -6,8 +6,10 @@ load of many rows splits the vector table into ranges of chunk ids read over par
 InnoDB reads pages on one thread per statement, and the client decodes on the other core.
 """
 
+import re
 import threading
-from datetime import UTC, datetime, timedelta
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 from django.db import connection
@@ -19,20 +21,23 @@ from knowledge.ranking import Hit
 BATCH = 2000
 PARALLEL_OVER = 20_000  # rows: fewer than this load over the one connection
 PARALLEL_READERS = 4
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def stamp(moment: datetime) -> int:
-    """A document's version as an integer (microseconds of its updated_at), to compare and to store."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+def stamp(updated_at: str) -> int:
+    """A document's version as an integer, from its updated_at as the database writes it out
+    ("2026-11-25 16:06:21.123456"): its digits without the century, padded to microseconds. Reading the
+    text skips building a datetime per document, which was most of the time of noticing a new document."""
+    digits = re.sub(r"\D", "", updated_at)[2:]
+    return int(digits[:18].ljust(18, "0"))
 
 
 def ready_documents() -> dict[int, int]:
     """{document id: version stamp} of every ready document (served by the document_ready_sync index)."""
-    ready = Document.objects.filter(status=Document.Status.READY).values_list("id", "updated_at")
-    return {doc_id: stamp(updated) for doc_id, updated in ready}
+    table = Document._meta.db_table
+    text = "CAST(updated_at AS CHAR)" if connection.vendor == "mysql" else "CAST(updated_at AS TEXT)"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, {text} FROM {table} WHERE status = %s", [Document.Status.READY])
+        return {doc_id: stamp(updated) for doc_id, updated in cursor.fetchall()}
 
 
 class Vectors:
@@ -104,37 +109,76 @@ def read_vectors(model: str, documents: list[int] | None, keep: set[int], dims: 
     return vectors.trimmed()
 
 
-def read_terms(chunk_ids: np.ndarray, documents: list[int] | None):
+def read_terms(chunk_ids: np.ndarray, documents: list[int] | None, stored: "Terms | None" = None):
     """(rows, terms per row, term hashes, counts) for the chunks `chunk_ids` (row i is chunk_ids[i]):
-    `BM25Rows.add`'s arguments. Stored term counts are read for `documents` (None: every document); a chunk
-    without current ones is tokenised from its text."""
+    `BM25Rows.add`'s arguments. Stored term counts are read for `documents` (None: every document), unless
+    `stored` holds them already; a chunk without current ones is tokenised from its text."""
+    stored = stored if stored is not None else fetch_terms(documents)
     order = np.argsort(chunk_ids, kind="stable")
     sorted_ids = chunk_ids[order]
-    table = ChunkTerms._meta.db_table
-    if documents is None:
-        sql, params = f"SELECT chunk_id, terms FROM {table}", []
-    else:
-        sql = f"SELECT chunk_id, terms FROM {table} WHERE document_id IN ({', '.join(['%s'] * len(documents))})"
-        params = list(documents)
-    parts, found = [], np.zeros(len(chunk_ids), dtype=bool)
-    for batch in _batches(sql, params):
-        ids = np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch))
-        at = np.minimum(np.searchsorted(sorted_ids, ids), max(len(sorted_ids) - 1, 0))
-        held = (sorted_ids[at] == ids) if len(sorted_ids) else np.zeros(len(ids), dtype=bool)
-        current = [i for i in np.flatnonzero(held).tolist() if is_current_terms(batch[i][1])]
-        rows = order[at[current]]
-        found[rows] = True
-        parts.append(_decoded(rows, [batch[i][1] for i in current]))
+    at = np.minimum(np.searchsorted(sorted_ids, stored.chunk_ids), max(len(sorted_ids) - 1, 0))
+    held = (sorted_ids[at] == stored.chunk_ids) if len(sorted_ids) else np.zeros(len(stored.chunk_ids), bool)
+    entries = np.repeat(held, stored.sizes)
+    rows = order[at[held]]
+    parts = [(rows, stored.sizes[held], stored.hashes[entries], stored.counts[entries])]
+    found = np.zeros(len(chunk_ids), dtype=bool)
+    found[rows] = True
     missing = np.flatnonzero(~found)
     for start in range(0, len(missing), 500):  # written before term counts were stored, or by an older tokeniser
         rows = missing[start:start + 500]
         texts = dict(Chunk.objects.filter(id__in=chunk_ids[rows].tolist()).values_list("id", "text"))
         rows = [row for row in rows.tolist() if int(chunk_ids[row]) in texts]
         parts.append(_decoded(np.asarray(rows, np.int64), [pack_terms(texts[int(chunk_ids[r])]) for r in rows]))
+    return tuple(np.concatenate(column) for column in zip(*[p for p in parts if p is not None], strict=True))
+
+
+class Terms(NamedTuple):
+    """Stored term counts as read: chunk i holds the next sizes[i] (hash, count) pairs."""
+
+    chunk_ids: np.ndarray
+    sizes: np.ndarray
+    hashes: np.ndarray
+    counts: np.ndarray
+
+
+def fetch_terms(documents: list[int] | None) -> Terms:
+    """The current-format term counts stored for these documents' chunks (None: every chunk's)."""
+    table = ChunkTerms._meta.db_table
+    if documents is None:
+        sql, params = f"SELECT chunk_id, terms FROM {table}", []
+    else:
+        sql = f"SELECT chunk_id, terms FROM {table} WHERE document_id IN ({', '.join(['%s'] * len(documents))})"
+        params = list(documents)
+    parts = []
+    for batch in _batches(sql, params):
+        current = [row for row in batch if is_current_terms(row[1])]
+        parts.append(_decoded(np.fromiter((r[0] for r in current), np.int64, count=len(current)),
+                              [r[1] for r in current]))
     parts = [p for p in parts if p is not None]
     if not parts:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.uint16)
-    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+        return Terms(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.uint16))
+    return Terms(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+def fetch_terms_meanwhile() -> Future:
+    """Every stored term count, read on a connection of its own while the caller reads the vectors (a cold
+    load); within a transaction, read on this connection when asked for (another would not see its rows)."""
+    if connection.in_atomic_block:
+        done: Future = Future()
+        done.set_result(None)  # read_terms reads them itself
+        return done
+
+    def fetch() -> Terms:
+        try:
+            return fetch_terms(None)
+        finally:
+            connection.close()  # this thread's own connection
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragchat-index-terms")
+    try:
+        return pool.submit(fetch)
+    finally:
+        pool.shutdown(wait=False)  # the read goes on; the pool goes away with it
 
 
 def fetch_hits(chunk_ids: list[int], scores: list[float], cosines: list[float]) -> list[Hit]:

@@ -6,14 +6,16 @@ switched) gives `version` a new value in the same transaction, so the next query
 
 Document saves and deletes do that by themselves (the signal handlers below), also from the admin and
 from another process; code that changes a document's status with `QuerySet.update()` must call
-`note_change()` in the same transaction.
+`note_change()` in the same transaction. A transaction that writes chunks or vectors takes the state
+row's lock before it touches them (a document's first save or its deletion does), so that writers lock
+rows in one order on MySQL/MariaDB and never deadlock each other.
 """
 
 import secrets
 from typing import NamedTuple
 
 from django.db import connection, transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
 from knowledge.models import Document, IndexState
@@ -74,6 +76,8 @@ def _document_saved(sender, instance: Document, update_fields=None, **kwargs) ->
         note_change()
 
 
-@receiver(post_delete, sender=Document, dispatch_uid="index_state_document_deleted")
+@receiver(pre_delete, sender=Document, dispatch_uid="index_state_document_deleted")
 def _document_deleted(sender, instance: Document, **kwargs) -> None:
+    # Before the rows go (pre_delete runs first in Django's delete transaction): every writer then locks the
+    # state row before the rows of chunks and vectors, in the same order, so none can deadlock another.
     note_change()

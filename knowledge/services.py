@@ -12,6 +12,7 @@ import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from knowledge import index_state
 from knowledge.chunking import TextChunk, chunk_text
 from knowledge.embeddings import get_embedder
 from knowledge.extraction import (
@@ -121,6 +122,7 @@ def document_reembed(*, document: Document) -> Document:
         raise EmptyDocument("The document has no stored text to embed (its extraction failed).")
     chunks, vectors, model = _chunk_and_embed(document.text, document.page_starts)
     with transaction.atomic():
+        index_state.locked()  # before any chunk row: the order every index writer locks in
         document.chunks.all().delete()
         _store_chunks(document, chunks, vectors, model)
         document.chunk_count = len(chunks)

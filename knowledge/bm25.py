@@ -151,8 +151,7 @@ class BM25Rows:
         out = np.zeros(n_rows, dtype=np.float32)
         if self._live_count == 0:
             return out
-        avg_length = self._total_length / self._live_count
-        norm = self.k1 * (1 - self.b + self.b * self._lengths / max(avg_length, 1e-9))
+        avg_length = max(self._total_length / self._live_count, 1e-9)
         main = self._main
         for term in set(words):
             col = self._column(term)
@@ -170,7 +169,8 @@ class BM25Rows:
             for rows, tf in postings:
                 keep = rows < n_rows
                 rows, tf = rows[keep], tf[keep].astype(np.float32)
-                out[rows] += idf * tf * (self.k1 + 1) / (tf + norm[rows])
+                norm = self.k1 * (1 - self.b + self.b * self._lengths[rows] / avg_length)  # the posting rows' only
+                out[rows] += idf * tf * (self.k1 + 1) / (tf + norm)
         return out
 
     def idf(self, term: str) -> float:

@@ -96,14 +96,18 @@ class BM25Rows:
         columns = self._columns_for(np.asarray(hashes, dtype=np.uint64))
         counts = np.asarray(counts, dtype=np.float32)
         self._grow_rows(int(rows.max()) + 1)
-        ends = np.cumsum(sizes)[:-1]
-        for row, cols, tfs in zip(rows.tolist(), np.split(columns, ends), np.split(counts, ends), strict=True):
-            self._tail_terms[row] = (cols, tfs)
-            self._live[row] = True
-            self._lengths[row] = tfs.sum()
-            self._df[cols] += 1
-            self._live_count += 1
-            self._total_length += float(tfs.sum())
+        ends = np.cumsum(sizes)
+        starts = ends - sizes
+        for row, start, end in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            self._tail_terms[row] = (columns[start:end], counts[start:end])
+        lengths = np.zeros(len(rows), dtype=np.float32)
+        filled = sizes > 0
+        lengths[filled] = np.add.reduceat(counts, starts[filled]) if len(counts) else 0
+        self._live[rows] = True
+        self._lengths[rows] = lengths
+        self._df += np.bincount(columns, minlength=len(self._df))
+        self._live_count += len(rows)
+        self._total_length += float(lengths.sum(dtype=np.float64))
         if len(self._tail_blocks) >= TAIL_BLOCKS:
             self._tail_blocks = [self._block(list(self._tail_terms))]
         else:
@@ -232,11 +236,12 @@ class BM25Rows:
     def _block(self, rows: list[int]) -> sparse.csc_matrix:
         """The postings of these tail rows, as a matrix of every row and every column known so far."""
         parts = [self._tail_terms[r] for r in rows]
-        row_ids = np.repeat(np.asarray(rows, dtype=np.int64), [len(p[0]) for p in parts])
+        row_ids = np.repeat(np.asarray(rows, dtype=np.int32), [len(p[0]) for p in parts])
         cols = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
         data = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
-        return sparse.csc_matrix((data, (row_ids, cols)), shape=(len(self._live), len(self._hashes)),
-                                 dtype=np.float32)
+        order = np.argsort(cols, kind="stable")  # by column, built straight into compressed form
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=len(self._hashes)))])
+        return sparse.csc_matrix((data[order], row_ids[order], indptr), shape=(len(self._live), len(self._hashes)))
 
 
 def _unique(values: np.ndarray) -> np.ndarray:

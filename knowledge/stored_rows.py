@@ -89,7 +89,7 @@ def read_vectors(model: str, documents: list[int] | None, keep: set[int], dims: 
     dims = dims or _dims(model)
     if documents is not None:
         placeholders = ", ".join(["%s"] * len(documents))
-        vectors = Vectors(dims, 0)
+        vectors = Vectors(dims, 256 * len(documents))  # room for typical documents; pages untouched stay free
         for batch in _batches(f"{select} AND document_id IN ({placeholders})", [model, *documents]):
             vectors.take(batch, keep)
         return vectors.trimmed()

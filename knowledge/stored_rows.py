@@ -6,7 +6,6 @@ load of many rows splits the vector table into ranges of chunk ids read over par
 InnoDB reads pages on one thread per statement, and the client decodes on the other core.
 """
 
-import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
@@ -21,13 +20,14 @@ from knowledge.ranking import Hit
 BATCH = 2000
 PARALLEL_OVER = 20_000  # rows: fewer than this load over the one connection
 PARALLEL_READERS = 4
+_NOT_DIGITS = str.maketrans("", "", "-: .T")
 
 
 def stamp(updated_at: str) -> int:
     """A document's version as an integer, from its updated_at as the database writes it out
     ("2026-11-25 16:06:21.123456"): its digits without the century, padded to microseconds. Reading the
     text skips building a datetime per document, which was most of the time of noticing a new document."""
-    digits = re.sub(r"\D", "", updated_at)[2:]
+    digits = updated_at.translate(_NOT_DIGITS)[2:]
     return int(digits[:18].ljust(18, "0"))
 
 

@@ -103,7 +103,7 @@ def _measure(label: str, args, token: str, snapshots: str, embeddings_url: str) 
     env = {**os.environ, "DATABASE_URL": args.database_url, "INDEX_SNAPSHOT_DIR": snapshots,
            "OPENAI_BASE_URL": embeddings_url, "OPENAI_API_KEY": "bench", "EMBEDDING_BACKEND": "openai",
            "OPENAI_EMBEDDING_MODEL": retrieval.MODEL, "CHAT_BACKEND": "offline", "OMP_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1"}
+           "OPENBLAS_NUM_THREADS": "1", "INDEX_SCAN_THREADS": "1"}
     log = tempfile.TemporaryFile()  # the workers' log, shown if something fails
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "ragchat.wsgi", "-w", str(args.workers), "-k", "gthread",

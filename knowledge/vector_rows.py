@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 import simsimd
+from django.conf import settings
 
 RESCORE = 512  # rows whose int8 estimate is best get their exact float32 cosine
 
@@ -41,7 +42,8 @@ class Quantized(NamedTuple):
         """Every row's dot product with `vector`, estimated from the codes, into `out`."""
         peak = float(np.abs(vector).max()) or 1.0
         query = np.rint(vector * (127 / peak)).astype(np.int8)
-        dots = simsimd.cdist(query[None], self.codes, metric="dot", threads=0, out_dtype="float32")
+        dots = simsimd.cdist(query[None], self.codes, metric="dot", threads=settings.INDEX_SCAN_THREADS,
+                             out_dtype="float32")
         np.multiply(np.asarray(dots)[0], self.scales * np.float32(peak / 127), out=out)
 
 

@@ -173,8 +173,11 @@ INDEX_SNAPSHOT_DIR = env("INDEX_SNAPSHOT_DIR", default=str(BASE_DIR / "var" / "i
 # Smaller indexes are simply held by each process (a snapshot would save little and cost a file write).
 INDEX_SNAPSHOT_MIN_ROWS = env.int("INDEX_SNAPSHOT_MIN_ROWS", default=10_000)
 # From this many rows, a query scans int8 copies of the vectors (a quarter of the bytes) and rescores the best
-# in float32: 1M x 384 answers in a third of the time of a float32 scan, with the same top results.
-INDEX_INT8_OVER_ROWS = env.int("INDEX_INT8_OVER_ROWS", default=500_000)
+# in float32: a third to a quarter of the time of a float32 scan, with the same top results (bench/scale.py).
+INDEX_INT8_OVER_ROWS = env.int("INDEX_INT8_OVER_ROWS", default=20_000)
+# Threads of that int8 scan per query: 0 uses every core (lowest latency for one process); with several web
+# worker processes, 1 (as OPENBLAS_NUM_THREADS=1 for numpy's float32 product).
+INDEX_SCAN_THREADS = env.int("INDEX_SCAN_THREADS", default=0)
 
 # Uploads larger than this are streamed to a temporary file rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

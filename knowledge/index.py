@@ -272,9 +272,7 @@ class ChunkIndex:
             lexical = BM25Rows(Postings.build(*stored_rows.read_terms(vectors.chunk_ids, None, stored)))
         rows = np.arange(vectors.n, dtype=np.int64)
         docs = _rows_by_document(list(ready), vectors.documents, rows, ready)
-        quantized = Quantized.of(vectors.matrix) if vectors.n >= settings.INDEX_INT8_OVER_ROWS else None
-        return _Held(model, VectorRows(vectors.matrix, vectors.chunk_ids, quantized), lexical, docs,
-                     documents=vectors.documents)
+        return _Held(model, VectorRows(vectors.matrix, vectors.chunk_ids), lexical, docs, documents=vectors.documents)
 
     # --- snapshots ----------------------------------------------------------------------------------
     def _snapshots(self) -> Path | None:
@@ -294,8 +292,9 @@ class ChunkIndex:
                   "doc_versions": np.fromiter((v for v, _ in held.docs.values()), np.int64, count=len(held.docs))}
         if held.lexical is not None:
             arrays.update({f"bm25_{field}": value for field, value in held.lexical.postings._asdict().items()})
-        if held.vectors.quantized is not None:
-            arrays.update(codes=held.vectors.quantized.codes, scales=held.vectors.quantized.scales)
+        if len(view.base) >= settings.INDEX_INT8_OVER_ROWS:  # computed here, off the first query's path
+            quantized = Quantized.of(view.base)
+            arrays.update(codes=quantized.codes, scales=quantized.scales)
         path = snapshot.write(directory, name, arrays, {"model": held.model, "dims": int(view.dims)})
         return self._mapped(path, held.model) or held
 

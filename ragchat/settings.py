@@ -172,8 +172,8 @@ CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=3000)
 INDEX_SNAPSHOT_DIR = env("INDEX_SNAPSHOT_DIR", default=str(BASE_DIR / "var" / "index"))
 # Smaller indexes are simply held by each process (a snapshot would save little and cost a file write).
 INDEX_SNAPSHOT_MIN_ROWS = env.int("INDEX_SNAPSHOT_MIN_ROWS", default=10_000)
-# From this many rows, a query scans int8 copies of the vectors (a quarter of the bytes) and rescores the best
-# in float32: a third to a quarter of the time of a float32 scan, with the same top results (bench/scale.py).
+# From this many rows, the snapshot holds int8 copies of the vectors (a quarter of the bytes) that a query
+# scans before it rescores the best in float32: faster than a float32 scan, with the same top results.
 INDEX_INT8_OVER_ROWS = env.int("INDEX_INT8_OVER_ROWS", default=20_000)
 # Threads of that int8 scan per query: 0 uses every core (lowest latency for one process); with several web
 # worker processes, 1 (as OPENBLAS_NUM_THREADS=1 for numpy's float32 product).

@@ -150,3 +150,13 @@ def test_the_first_process_answers_at_once_and_maps_the_snapshot_once_it_is_writ
     assert index._held.mapped is not None
     assert titles(index.search("sourdough yeast")) == ["Baking"]
     assert index.search("magma basalt lava") == [] and index.size == 1
+
+
+def test_a_big_enough_snapshot_carries_int8_codes_of_its_vectors(db, shared, settings):
+    settings.INDEX_INT8_OVER_ROWS = 1
+    make_document(VOLCANO, title="Volcano")
+    ChunkIndex().search("magma")
+    index = ChunkIndex()
+    assert titles(index.search("magma lava")) == ["Volcano"]
+    quantized = index._held.vectors.quantized
+    assert quantized is not None and quantized.codes.dtype == np.int8 and len(quantized.scales) == index.size

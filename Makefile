@@ -57,6 +57,7 @@ lint: dev
 bench: dev secret-key
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/index_memory.py
 	$(BIN)/python bench/retrieval_quality.py
 	$(BIN)/python bench/answer_quality.py
 	$(BIN)/python bench/chat_actions.py

@@ -104,7 +104,7 @@ def run(db: str, megabytes: float, documents: int, backend: str = "local") -> No
     from knowledge.chunking import chunk_text
     from knowledge.embeddings import get_embedder
     from knowledge.extraction import extract
-    from knowledge.models import Chunk
+    from knowledge.models import ChunkVector
     from knowledge.services import document_ingest
 
     rng = random.Random(42)
@@ -141,7 +141,7 @@ def run(db: str, megabytes: float, documents: int, backend: str = "local") -> No
 
     # Embedding encodings: the same vectors stored both ways in this database and loaded back.
     stored = np.vstack([np.frombuffer(bytes(v), dtype="<f4")
-                        for v in Chunk.objects.order_by("pk").values_list("embedding", flat=True)])
+                        for v in ChunkVector.objects.order_by("chunk_id").values_list("vector", flat=True)])
     compare_encodings(f"{embedder.model} vectors (sparse)", stored)
     dense = np.random.default_rng(7).standard_normal((stored.shape[0], 1536)).astype(np.float32)
     compare_encodings("dense 1536-dim vectors (like text-embedding-ada-002)", dense / np.linalg.norm(

@@ -157,18 +157,20 @@ def run(label: str, passages: list[tuple[str, str, str]], sets: dict[str, list[t
 
 def _thresholds(index, sets, doc_of) -> None:
     """The cosines RAG_MIN_SCORE is chosen from: answering passages vs the best match of off-topic questions."""
-    from knowledge.models import Chunk
+    from knowledge.models import ChunkVector
+    from knowledge.vectors import active_model
 
     first = next(iter(sets.values()))
     vectors = {}
-    for doc, blob in Chunk.objects.filter(position=0).values_list("document_id", "embedding"):
+    for doc, blob in (ChunkVector.objects.filter(chunk__position=0, model=active_model())
+                      .values_list("chunk__document_id", "vector")):
         vectors[doc] = np.frombuffer(blob, dtype="<f4")
     answering = []
     for text, relevant in first:
         best = max(relevant, key=relevant.get)
         if best in doc_of and doc_of[best] in vectors:
             answering.append(float(index.query_vector(text) @ vectors[doc_of[best]]))
-    off_topic = [hits[0].score if hits else -1.0 for hits in (index.search(q, 1) for q in OFF_TOPIC)]
+    off_topic = [hits[0].cosine if hits else -1.0 for hits in (index.search(q, 1) for q in OFF_TOPIC)]
     print("Cosine of a question and its answering passage: "
           + ", ".join(f"p{p}={np.percentile(answering, p):.3f}" for p in (5, 10, 25, 50)))
     print("Best match of the off-topic questions:          "

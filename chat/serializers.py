@@ -53,10 +53,16 @@ class SearchQuerySerializer(serializers.Serializer):
 
 
 class SearchHitSerializer(serializers.Serializer):
+    """One hit of GET /api/search; hits come best first, in the order of `score`."""
+
     chunk_id = serializers.IntegerField()
     document_id = serializers.IntegerField()
     document_title = serializers.CharField()
-    score = serializers.FloatField()
+    score = serializers.FloatField(help_text=(
+        "What the hit was ranked by, higher is better: the weighted sum of the chunk's z-scores in the vector "
+        "and the keyword (BM25) rankings (0: an average candidate); without keyword ranking, the cosine."))
+    cosine = serializers.FloatField(help_text=(
+        "Cosine similarity of the query's and the chunk's embeddings, from -1 to 1 (RAG_MIN_SCORE applies to it)."))
     text = serializers.CharField()
     page = serializers.IntegerField(allow_null=True)
     position = serializers.IntegerField()

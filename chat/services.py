@@ -216,7 +216,8 @@ def _save_answer(turn: Turn, text: str, *, model: str = "", usage: dict | None =
             status=status or (Message.Status.FAILED if error else Message.Status.COMPLETE), error=error,
             sources=[
                 {"n": n, "document_id": hit.document_id, "document_title": hit.document_title,
-                 "chunk_id": hit.chunk_id, "score": hit.score, "snippet": hit.text[:SNIPPET_CHARS], "page": hit.page}
+                 "chunk_id": hit.chunk_id, "score": hit.score, "cosine": hit.cosine,
+                 "snippet": hit.text[:SNIPPET_CHARS], "page": hit.page}
                 for n, hit in enumerate(turn.request.hits, start=1) if used is None or n in used
             ],
         )

@@ -149,12 +149,10 @@ class DocumentAdmin(admin.ModelAdmin):
 class ChunkAdmin(admin.ModelAdmin):
     """Read-only: chunks are made by ingestion, never edited by hand."""
 
-    list_display = ["document", "position", "page", "token_count", "embedding_model", "dims", "preview"]
-    list_filter = ["embedding_model"]
+    list_display = ["document", "position", "page", "token_count", "preview"]
     list_select_related = ["document"]
     search_fields = ["text", "document__title"]
-    fields = ["document", "position", "page", "start_char", "end_char", "token_count", "embedding_model",
-              "dims", "text"]
+    fields = ["document", "position", "page", "start_char", "end_char", "token_count", "text"]
     readonly_fields = fields
 
     def has_add_permission(self, request):

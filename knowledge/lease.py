@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from knowledge import index_state
 from knowledge.models import Document
 
 stop_requested = threading.Event()
@@ -79,8 +80,13 @@ class Lease:
 
     @contextmanager
     def locked(self):
-        """A transaction holding this lease's document row: raises Cancelled when it is no longer ours."""
+        """A transaction holding this lease's document row: raises Cancelled when it is no longer ours.
+
+        The search index's state row is locked first: every writer of documents, chunks and vectors locks in
+        that order (knowledge/index_state.py), so a job finishing a document and a user deleting it cannot
+        deadlock each other on MySQL/MariaDB."""
         with transaction.atomic():
+            index_state.locked()
             document = self.documents().select_for_update().first()
             if document is None:
                 self._lost.set()

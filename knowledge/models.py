@@ -1,3 +1,5 @@
+import uuid
+
 import numpy as np
 from django.conf import settings
 from django.db import models
@@ -111,13 +113,6 @@ class Chunk(models.Model):
     end_char = models.PositiveIntegerField()
     page = models.PositiveIntegerField(null=True, blank=True)  # 1-based page where the chunk starts
     token_count = models.PositiveIntegerField(default=0)
-    # Packed little-endian float32 (see bench/ingest.py: ~5x smaller than JSON and loads much faster).
-    embedding = models.BinaryField()
-    embedding_model = models.CharField(max_length=200, db_index=True)
-    dims = models.PositiveIntegerField()
-    # The text's term counts, packed at ingest (knowledge.lexical.pack_terms): a cold process builds its BM25
-    # index from these without re-tokenising every text. Empty: not computed yet (the index falls back to text).
-    terms = models.BinaryField(default=b"", blank=True)
 
     class Meta:
         ordering = ["document_id", "position"]
@@ -126,10 +121,71 @@ class Chunk(models.Model):
     def __str__(self) -> str:
         return f"{self.document_id}#{self.position}"
 
+
+class ChunkVector(models.Model):
+    """A chunk's embedding by one model, as packed little-endian float32.
+
+    Vectors live in this narrow table, not on Chunk: a 1,536-float vector beside a chunk's text passes
+    InnoDB's ~8 KB in-page limit and moves off-page, which made a cold load of the index 3-4x slower
+    (README, "Search index"). The primary key (model, chunk) keeps one model's vectors together on disk,
+    so the index reads them with one range scan, and a chunk can hold vectors of two models while the
+    embedding model is being switched (`manage.py reindex`). `document` is a copy of chunk.document, so
+    the index loads a document's vectors without a join.
+    """
+
+    pk = models.CompositePrimaryKey("model", "chunk")
+    model = models.CharField(max_length=200)
+    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="vectors")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="+")
+    vector = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"{self.chunk_id} by {self.model}"
+
     @property
-    def vector(self) -> np.ndarray:
-        return np.frombuffer(self.embedding, dtype="<f4")
+    def array(self) -> np.ndarray:
+        return np.frombuffer(self.vector, dtype="<f4")
 
     @staticmethod
     def pack(vector) -> bytes:
         return np.asarray(vector, dtype="<f4").tobytes()
+
+
+class ChunkTerms(models.Model):
+    """A chunk's BM25 term counts, packed at ingest (knowledge.lexical.pack_terms), in a narrow table.
+
+    A cold index builds its BM25 side from these without re-tokenising every text, and reads no text to get
+    them. A chunk without a row (or with terms of an older tokeniser) is tokenised from its text at load.
+    """
+
+    chunk = models.OneToOneField(Chunk, on_delete=models.CASCADE, primary_key=True, related_name="term_counts")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="+")
+    terms = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"terms of {self.chunk_id}"
+
+
+class IndexState(models.Model):
+    """One row: what the search index serves, and a version that changes with every change it must see.
+
+    Every process's index reads this row (a primary-key lookup) before each query. `version` gets a new
+    random value in the same transaction as any change to the ready documents or to the active model, so
+    a change made by any process is seen by the next query anywhere; random rather than a counter, so a
+    rolled-back change can never be mistaken for a later one. `active_model` is the embedding model whose
+    vectors are searched (empty: none recorded yet, the configured embedder's); `target_model` is the one
+    `manage.py reindex` is moving to: new documents get vectors of both until it switches.
+    """
+
+    active_model = models.CharField(max_length=200, blank=True)
+    target_model = models.CharField(max_length=200, blank=True)
+    version = models.BigIntegerField(default=0)
+    # Names this database in the names of index snapshot files (knowledge/snapshot.py).
+    instance = models.UUIDField(default=uuid.uuid4, editable=False)
+    switched_at = models.DateTimeField(null=True, blank=True)  # when active_model last changed
+
+    class Meta:
+        verbose_name = "search index state"
+
+    def __str__(self) -> str:
+        return f"serving {self.active_model or 'the configured model'}"

@@ -88,6 +88,11 @@ def upload_schema() -> dict:
 
 
 class ChunkSerializer(serializers.ModelSerializer):
+    """A chunk with its vector by the active embedding model (the queryset comes from
+    knowledge.vectors.chunks_with_vectors, which fetches those vectors in one query)."""
+
+    embedding_model = serializers.SerializerMethodField()
+    dims = serializers.SerializerMethodField()
     embedding = serializers.SerializerMethodField()
 
     class Meta:
@@ -96,5 +101,19 @@ class ChunkSerializer(serializers.ModelSerializer):
                   "dims", "embedding"]
         read_only_fields = fields
 
-    def get_embedding(self, chunk: Chunk) -> list[float]:
-        return chunk.vector.tolist()
+    def get_embedding_model(self, chunk: Chunk) -> str | None:
+        vector = _vector(chunk)
+        return vector.model if vector is not None else None
+
+    def get_dims(self, chunk: Chunk) -> int:
+        vector = _vector(chunk)
+        return len(vector.array) if vector is not None else 0
+
+    def get_embedding(self, chunk: Chunk) -> list[float] | None:
+        vector = _vector(chunk)
+        return vector.array.tolist() if vector is not None else None
+
+
+def _vector(chunk: Chunk):
+    vectors = getattr(chunk, "active_vectors", None)
+    return vectors[0] if vectors else None

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from knowledge import jobs
+from knowledge import index_state, jobs
 from knowledge.chunking import TextChunk, chunk_text
 from knowledge.embeddings import get_embedder
 from knowledge.errors import (
@@ -32,9 +32,9 @@ from knowledge.errors import (
     UnsupportedType,
 )
 from knowledge.extraction import clean_text, display_filename, extract, sniff
-from knowledge.lexical import pack_terms
 from knowledge.models import Chunk, Document
 from knowledge.uploads import has_upload, store_upload
+from knowledge.vectors import store_chunks
 from ragchat.openai_client import ProviderError
 
 __all__ = [
@@ -152,6 +152,7 @@ def document_reembed(*, document: Document) -> Document:
         raise EmptyDocument("The document has no stored text to embed (its extraction failed).")
     chunks, vectors, model = _chunk_and_embed(document.text, document.page_starts)
     with transaction.atomic():
+        index_state.locked()  # before any chunk row: the order every index writer locks in
         document.chunks.all().delete()
         _store_chunks(document, chunks, vectors, model)
         document.chunk_count = len(chunks)
@@ -211,15 +212,20 @@ def _chunk_and_embed(text: str, page_starts: list[int]) -> tuple[list[TextChunk]
 
 
 def _store_chunks(document: Document, chunks: list[TextChunk], vectors: np.ndarray, model: str) -> None:
-    Chunk.objects.bulk_create(
+    """Write the chunks, their term counts and their vectors (`model`'s, and any other model the search index
+    needs now: knowledge/vectors.py)."""
+    rows = Chunk.objects.bulk_create(
         [
             Chunk(document=document, position=c.position, text=c.text, start_char=c.start_char,
-                  end_char=c.end_char, page=c.page, token_count=c.token_count, embedding=Chunk.pack(vector),
-                  embedding_model=model, dims=vector.shape[0], terms=pack_terms(c.text))
-            for c, vector in zip(chunks, vectors, strict=True)
+                  end_char=c.end_char, page=c.page, token_count=c.token_count)
+            for c in chunks
         ],
         batch_size=500,
     )
+    try:
+        store_chunks(document=document, chunks=rows, vectors=vectors, model=model)
+    except ProviderError as exc:  # embedding for the other model the index needs failed
+        raise EmbeddingFailed(f"Embedding failed: {exc}") from exc
 
 
 def _title(title: str, filename: str, text: str | None) -> str:

@@ -28,6 +28,7 @@ from knowledge.serializers import (
     can_delete,
     upload_schema,
 )
+from knowledge.vectors import chunks_with_vectors
 from ragchat.parsers import JSONParser
 from ragchat.schema import errors
 from ragchat.throttles import rate
@@ -154,7 +155,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["get"])
     def chunks(self, request, pk=None):
         document = self.get_object()
-        page = self.paginate_queryset(document.chunks.all())
+        page = self.paginate_queryset(chunks_with_vectors(document))
         return self.get_paginated_response(ChunkSerializer(page, many=True).data)
 
     def _refusal(self, error: IngestError) -> Response:

@@ -204,6 +204,19 @@ OCR_DPI = env.int("OCR_DPI", default=300)
 FOLLOW_UP_REWRITE = env.bool("FOLLOW_UP_REWRITE", default=True)
 FOLLOW_UP_REWRITE_TIMEOUT = env.float("FOLLOW_UP_REWRITE_TIMEOUT", default=10.0)  # seconds; then the fallback
 FEEDBACK_COMMENT_MAX_CHARS = 2000
+# --- Search index (knowledge/index.py; README "Search index") ---------------------------------------
+# Where the index's snapshot files live: the first process to load the index writes one, and the machine's
+# other processes (web workers) map it instead of holding a copy each. Per checkout by default; files are
+# named after the database, so several databases (and test databases) can share the folder. Empty: none.
+INDEX_SNAPSHOT_DIR = env("INDEX_SNAPSHOT_DIR", default=str(BASE_DIR / "var" / "index"))
+# Smaller indexes are simply held by each process (a snapshot would save little and cost a file write).
+INDEX_SNAPSHOT_MIN_ROWS = env.int("INDEX_SNAPSHOT_MIN_ROWS", default=10_000)
+# From this many rows, the snapshot holds int8 copies of the vectors (a quarter of the bytes) that a query
+# scans before it rescores the best in float32: faster than a float32 scan, with the same top results.
+INDEX_INT8_OVER_ROWS = env.int("INDEX_INT8_OVER_ROWS", default=20_000)
+# Threads of that int8 scan per query: 0 uses every core (lowest latency for one process); with several web
+# worker processes, 1 (as OPENBLAS_NUM_THREADS=1 for numpy's float32 product).
+INDEX_SCAN_THREADS = env.int("INDEX_SCAN_THREADS", default=0)
 
 # Uploads larger than this are streamed to a temporary file rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

@@ -11,6 +11,12 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def index_snapshots_in_a_temporary_folder(settings, tmp_path_factory):
+    """Index snapshot files of tests go to pytest's temporary folder, never the checkout's var/index."""
+    settings.INDEX_SNAPSHOT_DIR = str(tmp_path_factory.getbasetemp() / "index-snapshots")
+
+
 @pytest.fixture
 def user(db):
     return make_user("alice")

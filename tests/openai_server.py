@@ -98,8 +98,9 @@ class FakeOpenAI:
         return values
 
     # --- lifecycle --------------------------------------------------------------------------------
-    def start(self) -> "FakeOpenAI":
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+    def start(self, port: int = 0) -> "FakeOpenAI":
+        """Serve on 127.0.0.1:`port` (0: any free port; benchmarks pass one of their own)."""
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self

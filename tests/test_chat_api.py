@@ -1,5 +1,7 @@
 """POST /api/sessions/{id}/chat with the offline backend (the default here), and /api/config."""
 
+import math
+
 import pytest
 from django.test import Client
 
@@ -38,7 +40,7 @@ def test_offline_answer_cites_the_passage_that_contains_the_answer(api, user, kn
     n = int(line.rsplit("[", 1)[1].rstrip("]"))
     assert cited[n]["document_title"] == "Eiffel Tower"
     assert "1889" in answer["content"].split("\n- ")[1]  # the best sentence comes first
-    assert set(cited[n]) == {"n", "document_id", "document_title", "chunk_id", "score", "snippet", "page"}
+    assert set(cited[n]) == {"n", "document_id", "document_title", "chunk_id", "score", "cosine", "snippet", "page"}
 
 
 def test_both_messages_are_saved_and_returned(api, user, knowledge):
@@ -56,7 +58,8 @@ def test_sources_are_numbered_from_one_in_rank_order(api, user, knowledge):
     sources = response.json()["assistant_message"]["sources"]
     assert [s["n"] for s in sources] == list(range(1, len(sources) + 1))
     assert sources[0]["document_title"] == "Eiffel Tower"
-    assert all(-1 <= s["score"] <= 1 for s in sources) and sources[0]["score"] > 0.1
+    assert all(math.isfinite(s["score"]) and -1 <= s["cosine"] <= 1 for s in sources) and sources[0]["cosine"] > 0.1
+    assert [s["score"] for s in sources] == sorted((s["score"] for s in sources), reverse=True)
 
 
 def test_weak_matches_are_dropped_and_the_answer_says_it_is_not_covered(api, user, knowledge, settings):

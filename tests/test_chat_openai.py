@@ -5,6 +5,7 @@ import socket
 
 import pytest
 
+from knowledge.models import IndexState
 from sessions_app.models import Message
 from tests.factories import make_document, make_message, make_session
 
@@ -154,6 +155,7 @@ def test_what_the_model_receives(api, user, provider, settings):
 
 def test_embedding_service_failing_during_retrieval_is_502_and_keeps_the_question(api, user, provider, settings):
     provider.configure(settings, chat=True, embeddings=True, max_retries=0)
+    IndexState.objects.update(active_model=settings.OPENAI_EMBEDDING_MODEL)  # as once `reindex` has switched
     provider.fail(503)
     session = make_session(user)
     response = chat(api, session, {"message": "How tall is it?"})

@@ -225,8 +225,7 @@ def stalled(document: Document, *, attempts: int, seconds_ago: float = 3600) -> 
     Document.objects.filter(pk=document.pk).update(
         status=Document.Status.PROCESSING, stage=Document.Stage.EMBEDDING, job_token="dead-worker",
         attempts=attempts, heartbeat_at=timezone.now() - timedelta(seconds=seconds_ago))
-    Chunk.objects.create(document=document, position=0, text="half", start_char=0, end_char=4, embedding=b"",
-                         embedding_model="m", dims=0)
+    Chunk.objects.create(document=document, position=0, text="half", start_char=0, end_char=4)
 
 
 def test_a_document_whose_worker_died_is_queued_again_and_finished(committed):

@@ -11,7 +11,7 @@ import pytest
 
 from knowledge import services
 from knowledge.lexical import pack_terms
-from knowledge.models import Chunk, Document
+from knowledge.models import Chunk, ChunkVector, Document
 from tests.factories import make_document
 from tests.files import make_docx, make_encrypted_pdf, make_pdf, make_png, make_zip_bomb_docx
 
@@ -86,7 +86,7 @@ def test_upload_each_format_returns_201_ready_with_chunks(api, user, filename, d
     document = Document.objects.get(pk=body["id"])
     assert phrase in document.text and document.uploaded_by == user
     assert document.chunks.count() == body["chunk_count"]
-    assert all(bytes(c.terms) == pack_terms(c.text) for c in document.chunks.all())  # BM25 loads these
+    assert all(bytes(c.term_counts.terms) == pack_terms(c.text) for c in document.chunks.all())  # BM25 loads these
     assert "hidden" not in document.text
 
 
@@ -160,13 +160,13 @@ def test_chunks_endpoint_shows_vectors_as_json(api, settings):
     document = make_document(text)
     chunks = api.get(f"/api/documents/{document.pk}/chunks/").json()["results"]
     assert len(chunks) == document.chunk_count > 1
-    stored = {c.pk: c for c in Chunk.objects.filter(document=document)}
+    stored = {v.chunk_id: v for v in ChunkVector.objects.filter(document=document)}
     for i, chunk in enumerate(chunks):
         assert chunk["position"] == i
         assert chunk["text"] == document.text[chunk["start_char"]:chunk["end_char"]]
         assert chunk["embedding_model"] == services.get_embedder().model
         assert chunk["dims"] == len(chunk["embedding"]) == services.get_embedder().dims
-        assert np.allclose(chunk["embedding"], stored[chunk["id"]].vector)
+        assert np.allclose(chunk["embedding"], stored[chunk["id"]].array)
         assert abs(np.linalg.norm(chunk["embedding"]) - 1) < 1e-5
         assert chunk["token_count"] <= 20 and chunk["page"] is None
 
@@ -371,8 +371,7 @@ def test_database_failure_while_writing_chunks_leaves_no_chunk(api, monkeypatch)
     from django.db import IntegrityError
 
     def broken_store(document, chunks, vectors, model):
-        Chunk.objects.create(document=document, position=0, text="x", start_char=0, end_char=1,
-                             embedding=b"", embedding_model="m", dims=0)
+        Chunk.objects.create(document=document, position=0, text="x", start_char=0, end_char=1)
         raise IntegrityError("disk full, say")
 
     monkeypatch.setattr(services, "_store_chunks", broken_store)

@@ -7,7 +7,8 @@ import pytest
 from django.core.management import call_command
 
 from knowledge import services
-from knowledge.models import Chunk, Document
+from knowledge.embeddings import MiniLMEmbedder
+from knowledge.models import Chunk, ChunkVector, Document, IndexState
 from tests.factories import make_document
 
 pytestmark = pytest.mark.django_db
@@ -36,11 +37,12 @@ def test_upload_stores_the_servers_vectors_with_model_and_dims(api, openai_embed
     chunks = list(document.chunks.all())
     assert len(chunks) == document.chunk_count > 3
     for chunk in chunks:
-        assert chunk.embedding_model == "text-embedding-test"
-        assert chunk.dims == openai_embeddings.dims == chunk.vector.shape[0]
-        assert np.allclose(chunk.vector, expected_vector(openai_embeddings, chunk.text), atol=1e-6)
+        (stored,) = chunk.vectors.all()
+        assert stored.model == "text-embedding-test" and len(stored.array) == openai_embeddings.dims
+        assert np.allclose(stored.array, expected_vector(openai_embeddings, chunk.text), atol=1e-6)
     shown = api.get(f"/api/documents/{document.pk}/chunks").json()["results"]
-    assert np.allclose(shown[0]["embedding"], chunks[0].vector)
+    assert shown[0]["embedding_model"] == "text-embedding-test" and shown[0]["dims"] == openai_embeddings.dims
+    assert np.allclose(shown[0]["embedding"], chunks[0].vectors.get().array)
 
 
 def test_chunks_are_sent_in_order_in_batches(openai_embeddings):
@@ -82,25 +84,27 @@ def test_unreachable_server_is_502(api, settings):
 
 def test_reindex_moves_local_vectors_to_the_openai_model(settings, openai_server):
     settings.EMBEDDING_BACKEND = "local"
-    document = make_document(TEXT)
-    local_model = document.chunks.first().embedding_model
+    make_document(TEXT)
+    chunks = set(Chunk.objects.values_list("id", flat=True))
     openai_server.configure(settings, chat=False, embeddings=True)
     settings.OPENAI_EMBEDDING_MODEL = "text-embedding-test"
     call_command("reindex", stdout=StringIO(), stderr=StringIO())
-    models = set(Chunk.objects.values_list("embedding_model", flat=True))
-    assert models == {"text-embedding-test"} != {local_model}
-    assert set(Chunk.objects.values_list("dims", flat=True)) == {openai_server.dims}
+    assert IndexState.objects.get().active_model == "text-embedding-test"
+    assert set(ChunkVector.objects.values_list("model", flat=True)) == {"text-embedding-test"}
+    assert set(ChunkVector.objects.values_list("chunk_id", flat=True)) == chunks  # the same chunks, new vectors
+    assert {len(v.array) for v in ChunkVector.objects.all()} == {openai_server.dims}
 
 
 def test_reindex_failure_keeps_the_old_chunks(settings, openai_server):
     settings.EMBEDDING_BACKEND = "local"
     document = make_document(TEXT)
-    old = list(document.chunks.values_list("id", "embedding_model"))
+    old = list(ChunkVector.objects.values_list("chunk_id", "model"))
     openai_server.configure(settings, chat=False, embeddings=True)
     openai_server.fail(500, times=10)
     with pytest.raises(Exception, match="could not be re-embedded"):
         call_command("reindex", stdout=StringIO(), stderr=StringIO())
-    assert list(document.chunks.values_list("id", "embedding_model")) == old
+    assert list(ChunkVector.objects.values_list("chunk_id", "model")) == old
+    assert IndexState.objects.get().active_model == MiniLMEmbedder.model
     document.refresh_from_db()
     assert document.status == Document.Status.READY
 
@@ -122,4 +126,5 @@ def test_command_keeps_text_of_an_embedding_failure_and_reindex_failed_finishes_
     document.refresh_from_db()
     assert document.status == Document.Status.READY and document.error == ""
     assert document.chunks.count() == document.chunk_count > 1
-    assert set(document.chunks.values_list("embedding_model", flat=True)) == {"text-embedding-test"}
+    assert set(ChunkVector.objects.filter(document=document).values_list("model", flat=True)) == {
+        "text-embedding-test"}

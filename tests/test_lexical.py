@@ -1,4 +1,4 @@
-"""Term counts are packed at ingest and BM25 over them scores as BM25 over the words themselves."""
+"""Words as retrieval sees them, and term counts packed at ingest (BM25 over them: test_bm25.py)."""
 
 import math
 from collections import Counter
@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from knowledge.lexical import (
-    BM25Rows,
     is_current_terms,
     pack_terms,
     term_hash,
@@ -76,42 +75,3 @@ def test_many_blobs_decode_at_once_as_one_by_one():
     assert sizes.tolist() == [len(h) for h, _ in one_by_one]
     assert np.array_equal(hashes, np.concatenate([h for h, _ in one_by_one]))
     assert np.array_equal(counts, np.concatenate([c for _, c in one_by_one]))
-
-
-@pytest.mark.parametrize("query", ["magma volcano", "hot lava", "index", "bread yeast oven", "nothing matches"])
-def test_bm25_over_stored_terms_scores_as_bm25_over_the_words(query):
-    bm25 = BM25Rows()
-    bm25.add(range(len(TEXTS)), *unpack_many([pack_terms(t) for t in TEXTS]))
-    assert np.allclose(bm25.scores(query, len(TEXTS)), bm25_by_words(TEXTS, query), rtol=1e-5)
-    assert bm25.idf("magma") == pytest.approx(math.log(1 + (5 - 2 + 0.5) / 2.5))
-    assert bm25.holds("magma") and not bm25.holds("zyzzyva")
-
-
-def test_a_cold_build_and_rows_added_one_at_a_time_score_the_same():
-    texts = [f"note {i}: item{i % 300} sits next to thing{i % 7} and thing{i % 11}" for i in range(2500)]
-    blobs = [pack_terms(t) for t in texts]
-    cold = BM25Rows()
-    cold.add(range(len(texts)), *unpack_many(blobs))  # more rows than a tail holds: one build
-    grown = BM25Rows()
-    for start in range(0, len(texts), 100):  # as documents arrive: tails, folded in when they grow
-        grown.add(range(start, start + 100), *unpack_many(blobs[start:start + 100]))
-        if grown.needs_rebuild():
-            grown.rebuild()
-    grown.add([len(texts)], *unpack_many([pack_terms("a brand new word: quokka item7")]))  # a new column
-    assert grown.holds("quokka") and grown.scores("quokka", len(texts) + 1).nonzero()[0].tolist() == [len(texts)]
-    grown.remove(len(texts))
-    assert not grown.holds("quokka")
-    for query in ["item7 thing3", "thing5 note", "item299 quokka"]:
-        assert np.allclose(grown.scores(query, len(texts)), cold.scores(query, len(texts)), rtol=1e-5)
-        assert np.allclose(cold.scores(query, len(texts)), bm25_by_words(texts, query), rtol=1e-5)
-
-
-def test_rows_given_out_of_order_build_the_same_index():
-    texts = [f"entry {i} mentions widget{i % 50} and gadget{i % 13}" for i in range(2100)]
-    blobs = [pack_terms(t) for t in texts]
-    in_order, shuffled = BM25Rows(), BM25Rows()
-    in_order.add(range(len(texts)), *unpack_many(blobs))
-    order = np.random.default_rng(0).permutation(len(texts))
-    shuffled.add(order, *unpack_many([blobs[i] for i in order]))
-    for query in ["widget7 gadget3", "entry 2099"]:
-        assert np.array_equal(shuffled.scores(query, len(texts)), in_order.scores(query, len(texts)))

@@ -44,3 +44,20 @@ def test_deleted_document_is_not_found(api, knowledge):
     assert api.get("/api/search", {"q": "wild yeast"}).json()[0]["document_title"] == "Sourdough"
     document_delete(document=knowledge[1])
     assert all(h["document_title"] != "Sourdough" for h in api.get("/api/search", {"q": "wild yeast"}).json())
+
+
+def test_hits_come_in_the_order_of_the_score_they_show_with_the_cosine_beside_it(api, db):
+    for i in range(6):
+        make_document(f"Note {i}: the tower sells bread{i} and yeast, " + "tower " * i, title=f"Note {i}")
+    hits = api.get("/api/search", {"q": "tower bread3 yeast", "k": 6}).json()
+    assert len(hits) == 6 and hits[0]["document_title"] == "Note 3"  # the only one with the rare word
+    scores = [h["score"] for h in hits]
+    # The fused score: z-scores over the candidates, so the best stands above 0 and the order is the score's.
+    assert scores == sorted(scores, reverse=True) and scores[0] > 0 > scores[-1]
+    assert all(-1 <= h["cosine"] <= 1 for h in hits)
+
+
+def test_the_schema_documents_score_and_cosine(api, db):
+    schema = api.get("/api/schema", HTTP_ACCEPT="application/json").json()
+    hit = schema["components"]["schemas"]["SearchHit"]["properties"]
+    assert "ranked by" in hit["score"]["description"] and "RAG_MIN_SCORE" in hit["cosine"]["description"]

@@ -1,0 +1,264 @@
+"""Reading the search index's rows from the database: ready documents, vectors, term counts and hits.
+
+Vectors and term counts live in narrow tables of their own (ChunkVector, ChunkTerms), read with raw
+cursors and no model instances. On MySQL/MariaDB they are streamed (a server-side cursor), and a cold
+load of many rows splits the vector table into ranges of chunk ids read over parallel connections:
+InnoDB reads pages on one thread per statement, and the client decodes on the other core.
+"""
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
+from django.db import connection
+
+from knowledge.lexical import is_current_terms, pack_terms, unpack_many
+from knowledge.models import Chunk, ChunkTerms, ChunkVector, Document
+from knowledge.ranking import Hit
+
+BATCH = 2000
+PARALLEL_OVER = 20_000  # rows: fewer than this load over the one connection
+PARALLEL_READERS = 4
+_NOT_DIGITS = str.maketrans("", "", "-: .T")
+
+
+def stamp(updated_at: str) -> int:
+    """A document's version as an integer, from its updated_at as the database writes it out
+    ("2026-11-25 16:06:21.123456"): its digits without the century, padded to microseconds. Reading the
+    text skips building a datetime per document, which was most of the time of noticing a new document."""
+    digits = updated_at.translate(_NOT_DIGITS)[2:]
+    return int(digits[:18].ljust(18, "0"))
+
+
+def ready_documents() -> dict[int, int]:
+    """{document id: version stamp} of every ready document (served by the document_ready_sync index)."""
+    table = Document._meta.db_table
+    text = "CAST(updated_at AS CHAR)" if connection.vendor == "mysql" else "CAST(updated_at AS TEXT)"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, {text} FROM {table} WHERE status = %s", [Document.Status.READY])
+        return {doc_id: stamp(updated) for doc_id, updated in cursor.fetchall()}
+
+
+class Vectors:
+    """Rows read from ChunkVector: chunk ids, their documents and the vectors (float32, one row each)."""
+
+    def __init__(self, dims: int, capacity: int):
+        self.dims = dims
+        self.chunk_ids = np.zeros(capacity, dtype=np.int64)
+        self.documents = np.zeros(capacity, dtype=np.int64)
+        self.matrix = np.empty((capacity, dims), dtype=np.float32)
+        self.n = 0
+        self._lock = threading.Lock()
+
+    def take(self, rows: list[tuple], keep: set[int] | None) -> None:
+        """Copy a batch of (chunk_id, document_id, vector blob) rows into place (any thread)."""
+        rows = [r for r in rows if (keep is None or r[1] in keep) and len(r[2]) == 4 * self.dims]
+        with self._lock:  # reserve a slice; the copies run outside the lock (numpy releases the GIL)
+            start = self.n
+            if start + len(rows) > len(self.chunk_ids):
+                self._grow(start + len(rows))
+            self.n += len(rows)
+            matrix, ids, docs = self.matrix, self.chunk_ids, self.documents
+        block = matrix[start:start + len(rows)]
+        for i, row in enumerate(rows):  # one copy per blob, straight into place
+            block[i] = np.frombuffer(row[2], dtype="<f4")
+        ids[start:start + len(rows)] = [r[0] for r in rows]
+        docs[start:start + len(rows)] = [r[1] for r in rows]
+
+    def trimmed(self) -> "Vectors":
+        if self.n < len(self.chunk_ids):
+            self.chunk_ids, self.documents = self.chunk_ids[:self.n], self.documents[:self.n]
+            self.matrix = self.matrix[:self.n]
+        return self
+
+    def _grow(self, needed: int) -> None:
+        capacity = max(needed, len(self.chunk_ids) + len(self.chunk_ids) // 4, 1024)
+        matrix = np.empty((capacity, self.dims), dtype=np.float32)
+        matrix[:self.n] = self.matrix[:self.n]
+        self.matrix = matrix
+        self.chunk_ids = np.concatenate([self.chunk_ids[:self.n], np.zeros(capacity - self.n, np.int64)])
+        self.documents = np.concatenate([self.documents[:self.n], np.zeros(capacity - self.n, np.int64)])
+
+
+def read_vectors(model: str, documents: list[int] | None, keep: set[int], dims: int = 0) -> Vectors:
+    """The vectors by `model` of these documents' chunks (None: of every document, a cold load), keeping
+    only rows of documents in `keep`. `dims`: the model's, if known (else read from its first vector)."""
+    table = ChunkVector._meta.db_table
+    select = f"SELECT chunk_id, document_id, vector FROM {table} WHERE model = %s"
+    dims = dims or _dims(model)
+    if documents is not None:
+        placeholders = ", ".join(["%s"] * len(documents))
+        vectors = Vectors(dims, 256 * len(documents))  # room for typical documents; pages untouched stay free
+        for batch in _batches(f"{select} AND document_id IN ({placeholders})", [model, *documents]):
+            vectors.take(batch, keep)
+        return vectors.trimmed()
+    # Room for every chunk (a model has at most one vector per chunk): counting the chunks reads a small index,
+    # counting the model's vectors would read the vectors. Rows never filled are never touched.
+    count = Chunk.objects.count()
+    vectors = Vectors(dims, count)
+    ranges = _chunk_ranges(model, count)
+    if len(ranges) == 1:
+        if connection.vendor == "sqlite":  # its table is in insertion order: a plain scan, not index lookups
+            select = select.replace(f"FROM {table}", f"FROM {table} NOT INDEXED")
+        for batch in _batches(select, [model]):
+            vectors.take(batch, keep)
+        return vectors.trimmed()
+    sql = f"{select} AND chunk_id >= %s AND chunk_id < %s"
+    _in_parallel([(sql, [model, low, high]) for low, high in ranges], lambda batch: vectors.take(batch, keep))
+    return vectors.trimmed()
+
+
+def read_terms(chunk_ids: np.ndarray, documents: list[int] | None, stored: "Terms | None" = None):
+    """(rows, terms per row, term hashes, counts) for the chunks `chunk_ids` (row i is chunk_ids[i]):
+    `BM25Rows.add`'s arguments. Stored term counts are read for `documents` (None: every document), unless
+    `stored` holds them already; a chunk without current ones is tokenised from its text."""
+    stored = stored if stored is not None else fetch_terms(documents)
+    order = np.argsort(chunk_ids, kind="stable")
+    sorted_ids = chunk_ids[order]
+    at = np.minimum(np.searchsorted(sorted_ids, stored.chunk_ids), max(len(sorted_ids) - 1, 0))
+    held = (sorted_ids[at] == stored.chunk_ids) if len(sorted_ids) else np.zeros(len(stored.chunk_ids), bool)
+    entries = np.repeat(held, stored.sizes)
+    rows = order[at[held]]
+    parts = [(rows, stored.sizes[held], stored.hashes[entries], stored.counts[entries])]
+    found = np.zeros(len(chunk_ids), dtype=bool)
+    found[rows] = True
+    missing = np.flatnonzero(~found)
+    for start in range(0, len(missing), 500):  # written before term counts were stored, or by an older tokeniser
+        rows = missing[start:start + 500]
+        texts = dict(Chunk.objects.filter(id__in=chunk_ids[rows].tolist()).values_list("id", "text"))
+        rows = [row for row in rows.tolist() if int(chunk_ids[row]) in texts]
+        parts.append(_decoded(np.asarray(rows, np.int64), [pack_terms(texts[int(chunk_ids[r])]) for r in rows]))
+    return tuple(np.concatenate(column) for column in zip(*[p for p in parts if p is not None], strict=True))
+
+
+class Terms(NamedTuple):
+    """Stored term counts as read: chunk i holds the next sizes[i] (hash, count) pairs."""
+
+    chunk_ids: np.ndarray
+    sizes: np.ndarray
+    hashes: np.ndarray
+    counts: np.ndarray
+
+
+def fetch_terms(documents: list[int] | None) -> Terms:
+    """The current-format term counts stored for these documents' chunks (None: every chunk's)."""
+    table = ChunkTerms._meta.db_table
+    if documents is None:
+        sql, params = f"SELECT chunk_id, terms FROM {table}", []
+    else:
+        sql = f"SELECT chunk_id, terms FROM {table} WHERE document_id IN ({', '.join(['%s'] * len(documents))})"
+        params = list(documents)
+    parts = []
+    for batch in _batches(sql, params):
+        current = [row for row in batch if is_current_terms(row[1])]
+        parts.append(_decoded(np.fromiter((r[0] for r in current), np.int64, count=len(current)),
+                              [r[1] for r in current]))
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return Terms(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.uint16))
+    return Terms(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+def fetch_terms_meanwhile() -> Future:
+    """Every stored term count, read on a connection of its own while the caller reads the vectors (a cold
+    load); within a transaction, read on this connection when asked for (another would not see its rows)."""
+    if connection.in_atomic_block:
+        done: Future = Future()
+        done.set_result(None)  # read_terms reads them itself
+        return done
+
+    def fetch() -> Terms:
+        try:
+            return fetch_terms(None)
+        finally:
+            connection.close()  # this thread's own connection
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragchat-index-terms")
+    try:
+        return pool.submit(fetch)
+    finally:
+        pool.shutdown(wait=False)  # the read goes on; the pool goes away with it
+
+
+def fetch_hits(chunk_ids: list[int], scores: list[float], cosines: list[float]) -> list[Hit]:
+    """The hits' rows, in the given order; a chunk whose document is no longer ready is left out."""
+    if not chunk_ids:
+        return []
+    rows = {
+        row[0]: row
+        for row in Chunk.objects.filter(id__in=chunk_ids, document__status=Document.Status.READY).values_list(
+            "id", "document_id", "document__title", "text", "page", "position")
+    }
+    return [
+        Hit(chunk_id=cid, document_id=rows[cid][1], document_title=rows[cid][2], score=round(score, 4),
+            cosine=round(cosine, 4), text=rows[cid][3], page=rows[cid][4], position=rows[cid][5])
+        for cid, score, cosine in zip(chunk_ids, scores, cosines, strict=True) if cid in rows
+    ]
+
+
+def _decoded(rows: np.ndarray, blobs: list[bytes]):
+    if not len(rows):
+        return None
+    sizes, hashes, counts = unpack_many(blobs)
+    return np.asarray(rows, dtype=np.int64), sizes, hashes, counts
+
+
+def _dims(model: str) -> int:
+    # Ordered by chunk alone: MariaDB sorts the whole model's rows for ORDER BY model, chunk_id (the key).
+    blob = ChunkVector.objects.filter(model=model).order_by("chunk_id").values_list("vector", flat=True).first()
+    return len(blob) // 4 if blob is not None else 0
+
+
+def _chunk_ranges(model: str, count: int) -> list[tuple[int, int]]:
+    """Ranges of chunk ids that split `model`'s vectors evenly, when a parallel read pays; else one."""
+    if count < PARALLEL_OVER or connection.vendor != "mysql" or connection.in_atomic_block:
+        return [(0, 0)]  # other connections would not see this transaction's rows
+    ids = ChunkVector.objects.filter(model=model)
+    low, high = ids.order_by("chunk_id").values_list("chunk_id", flat=True).first(), \
+        ids.order_by("-chunk_id").values_list("chunk_id", flat=True).first()
+    edges = np.linspace(low, high + 1, PARALLEL_READERS + 1).astype(np.int64).tolist()
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def _batches(sql: str, params: list, *, raw=None):
+    """Rows in batches, streamed where the driver can (MySQL: a server-side cursor), so that copying overlaps
+    the transfer and no second copy of every blob is held at once."""
+    if raw is None:
+        connection.ensure_connection()
+        raw = connection.connection
+    if connection.vendor == "mysql":
+        from MySQLdb.cursors import SSCursor
+
+        cursor = raw.cursor(SSCursor)
+    else:
+        cursor = raw.cursor()
+    try:
+        cursor.execute(sql if connection.vendor == "mysql" else sql.replace("%s", "?"), params)
+        while rows := cursor.fetchmany(BATCH):
+            yield rows
+    finally:
+        cursor.close()
+
+
+def _in_parallel(queries: list[tuple[str, list]], take) -> None:
+    """Run each query on a connection of its own, in threads, handing every batch to `take`."""
+    errors: list[BaseException] = []
+
+    def read(sql: str, params: list) -> None:
+        raw = connection.get_new_connection(connection.get_connection_params())
+        try:
+            for batch in _batches(sql, params, raw=raw):
+                take(batch)
+        except BaseException as exc:  # re-raised in the calling thread
+            errors.append(exc)
+        finally:
+            raw.close()
+
+    threads = [threading.Thread(target=read, args=query, daemon=True) for query in queries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]

@@ -1,6 +1,7 @@
 """Chat actions through the API: stop a streaming answer, regenerate the last answer, edit the last question."""
 
 import json
+import secrets
 import subprocess
 import sys
 
@@ -133,7 +134,8 @@ def test_a_stop_from_another_server_process_reaches_the_stream(api, user, eiffel
         f"request_stop({str(session.id)!r})"
     )
     subprocess.run([sys.executable, "-c", other_process], check=True, cwd=django_settings.BASE_DIR, timeout=60,
-                   env={"DJANGO_SETTINGS_MODULE": "ragchat.settings", "PATH": ""})
+                   env={"DJANGO_SETTINGS_MODULE": "ragchat.settings", "PATH": "",
+                        "SECRET_KEY": secrets.token_urlsafe(50)})  # CI's checkout has no .env
     events = parse(received + list(chunks))
     assert events[-1][0] == "done" and events[-1][1]["assistant_message"]["status"] == "stopped"
     session.refresh_from_db()

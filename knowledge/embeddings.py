@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 from django.conf import settings
 
+from knowledge.batching import Batched
 from knowledge.lexical import terms
 from ragchat import openai_client
 
@@ -94,6 +95,9 @@ class MiniLMEmbedder:
         self._tokenizer = None
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._executor: ThreadPoolExecutor | None = None
+        # Queries that arrive together (a busy web worker's threads) share one model run: a short query's run
+        # is mostly fixed cost, so a batch of 8 costs about twice one (knowledge/batching.py).
+        self._query_runs = Batched(lambda texts: list(self.embed(texts)), max_batch=self.BATCH)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -133,13 +137,14 @@ class MiniLMEmbedder:
         return normalise(pooled)
 
     def embed_query(self, text: str, weights: dict[str, float] | None = None) -> np.ndarray:
-        """The query's vector (the model weighs words itself: `weights` are ignored), from a small cache."""
+        """The query's vector (the model weighs words itself: `weights` are ignored), from a small cache; queries
+        of other threads waiting at the same time are embedded in the same run."""
         with self._lock:
             cached = self._queries.get(text)
             if cached is not None:
                 self._queries.move_to_end(text)
                 return cached
-        vector = self.embed([text])[0]
+        vector = self._query_runs(text)
         vector.flags.writeable = False
         with self._lock:
             self._queries[text] = vector

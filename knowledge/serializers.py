@@ -5,13 +5,14 @@ from sessions_app.serializers import (
     BIDI_CONTROLS,
     CONTROL,
     WHITESPACE,
+    ModelSerializer,
     StrictCharField,
     text_pattern,
     validate_display_name,
 )
 
 
-class DocumentSerializer(serializers.ModelSerializer):
+class DocumentSerializer(ModelSerializer):
     """A document and how far its job got: `stage` (queued, reading, ocr, embedding, saving; blank when ready or
     failed), pages read of `page_count` (of the stage: reading, or OCR of the pages without text), chunks
     embedded of `chunk_count`; `error` says why a failed one failed, `error_kind` what kind of failure it was

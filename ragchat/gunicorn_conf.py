@@ -9,8 +9,8 @@ Why this shape (measured with bench/streams.py and bench/load.py, README "Produc
   beside them: gthread hands a new connection to a free thread, and a request queued behind busy ones
   waits. Threads waiting on the network cost memory (a few hundred KB each), not CPU; a streaming request
   gives its database connection back while it waits (ragchat.db.release_connection).
-- One BLAS/OpenMP thread per worker: with two workers on two cores, a search's matrix product that spreads
-  over both cores only fights the other worker for them.
+- One BLAS/OpenMP thread per worker (and one thread for the index's int8 scan and the local model): with two
+  workers on two cores, a search's matrix product that spreads over both cores only fights the other worker.
 - Errors gunicorn answers itself (a malformed request line, headers too large) are JSON, like the app's.
 
 Every value can be overridden: WEB_CONCURRENCY (workers), WEB_THREADS, BIND, and any gunicorn option
@@ -20,8 +20,11 @@ through GUNICORN_CMD_ARGS (e.g. "--access-logfile -").
 import json
 import os
 
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")  # read when numpy is first imported, in each worker after the fork
+# One thread per worker for numpy's BLAS, the index's int8 scan and the local model's batches: with a worker per
+# core, a product spread over every core only fights the other workers for them.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "INDEX_SCAN_THREADS",
+              "LOCAL_EMBEDDING_THREADS"):
+    os.environ.setdefault(_name, "1")  # read when numpy and the settings load, in each worker after the fork
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragchat.settings")
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")

@@ -1,8 +1,11 @@
 import sys
+from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from sessions_app.models import DEFAULT_SESSION_NAME, ChatSession, Feedback, Message
 
@@ -89,7 +92,26 @@ def _refusal(value: str) -> str:
     return "The name may not contain control characters."
 
 
-class ChatSessionSerializer(serializers.ModelSerializer):
+class UTCDateTimeField(serializers.DateTimeField):
+    """A read-out of a stored datetime exactly as DRF writes it ("2026-11-25T16:08:44.790801Z"), without the
+    time-zone lookup DRF makes per value: stored datetimes are UTC already (USE_TZ, TIME_ZONE = "UTC"). A list
+    of 50 chats writes 100 of them, and that lookup was a fifth of the list's time."""
+
+    def to_representation(self, value):
+        if not isinstance(value, datetime) or getattr(self, "format", api_settings.DATETIME_FORMAT) != ISO_8601:
+            return super().to_representation(value)
+        text = value.astimezone(UTC).isoformat() if value.utcoffset() else value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """DRF's ModelSerializer, with model datetimes written by UTCDateTimeField."""
+
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
+                                models.DateTimeField: UTCDateTimeField}
+
+
+class ChatSessionSerializer(ModelSerializer):
     name = StrictCharField(max_length=200, required=False, trim_whitespace=True, refused=CONTROL + BIDI_CONTROLS,
                            validators=[validate_display_name])
     pinned = StrictBooleanField(required=False, help_text="Pinned chats are listed first.")
@@ -128,7 +150,7 @@ class SessionListQuerySerializer(serializers.Serializer):
     archived = serializers.BooleanField(required=False, default=False)
 
 
-class FeedbackSerializer(serializers.ModelSerializer):
+class FeedbackSerializer(ModelSerializer):
     rating = serializers.ChoiceField(choices=Feedback.Rating.choices)
     comment = StrictCharField(required=False, allow_blank=True, default="", trim_whitespace=True,
                               max_length=settings.FEEDBACK_COMMENT_MAX_CHARS)
@@ -139,7 +161,7 @@ class FeedbackSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
 
-class MessageSerializer(serializers.ModelSerializer):
+class MessageSerializer(ModelSerializer):
     status = serializers.ChoiceField(
         choices=Message.Status.choices, read_only=True,
         help_text="`complete`; `stopped`: the user stopped it while it streamed, `content` is what had arrived; "
@@ -166,7 +188,7 @@ class MessageSerializer(serializers.ModelSerializer):
         return FeedbackSerializer(given[0]).data if given else None
 
 
-class ExportedSessionSerializer(serializers.ModelSerializer):
+class ExportedSessionSerializer(ModelSerializer):
     class Meta:
         model = ChatSession
         fields = ["id", "name", "pinned", "archived", "created_at", "updated_at"]

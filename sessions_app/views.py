@@ -57,7 +57,9 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
         return [rate("search")()] if searching else []
 
     def get_queryset(self):
-        sessions = ChatSession.objects.filter(owner=self.request.user).annotate(message_count=Count("messages"))
+        sessions = ChatSession.objects.filter(owner=self.request.user)
+        if self.action != "list":  # one chat: count its messages in the same query
+            sessions = sessions.annotate(message_count=Count("messages"))
         if self.action == "list":
             query = self.list_query()
             sessions = sessions.filter(archived=query["archived"])
@@ -74,6 +76,16 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
         search = self.list_query()["search"] if self.action == "list" else ""
         return {**super().get_serializer_context(), "search": search}
 
+    def list(self, request, *args, **kwargs):
+        # Messages are counted for the page's chats only (one grouped query), not joined into the whole list:
+        # the page's own query and the total count then read the session index alone.
+        page = self.paginate_queryset(self.get_queryset())
+        counts = dict(Message.objects.filter(session__in=page).values("session").annotate(n=Count("id"))
+                      .values_list("session", "n"))
+        for session in page:
+            session.message_count = counts.get(session.pk, 0)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
     def perform_create(self, serializer):
         serializer.save(owner=self.request.user)
 
@@ -86,7 +98,7 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
     @extend_schema(
-        parameters=[OpenApiParameter("as", str, enum=list(EXPORT_TYPES), description="markdown (default) or json")],
+        parameters=[OpenApiParameter("as", str, enum=sorted(EXPORT_TYPES), description="markdown (default) or json")],
         responses={(200, "text/markdown"): OpenApiTypes.STR,
                    (200, "application/json"): ChatExportSerializer, **errors(400)})
     @action(detail=True, methods=["get"])

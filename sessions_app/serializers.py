@@ -130,6 +130,24 @@ class ChatSessionSerializer(ModelSerializer):
         content = getattr(session, "match_content", None)
         return match_snippet(content, self.context["search"]) if content and self.context.get("search") else None
 
+    def list_items(self, rows: list[dict]) -> list[dict]:
+        """What many=True writes for a page of the list, from rows of `values(*stored_fields())` with
+        `message_count` (and `match_content` when searching) added: the same fields and representations,
+        without a model instance and an attribute lookup per field and row, which were half a page's time."""
+        plain = [(name, field) for name, field in self.fields.items() if name != "match"]
+        search = self.context.get("search")
+        items = []
+        for row in rows:
+            item = {name: None if row[name] is None else field.to_representation(row[name]) for name, field in plain}
+            content = row.get("match_content")
+            item["match"] = match_snippet(content, search) if content and search else None
+            items.append(item)
+        return items
+
+    @classmethod
+    def stored_fields(cls) -> list[str]:
+        return [name for name in cls.Meta.fields if name not in ("message_count", "match")]
+
     def create(self, validated_data):
         validated_data.setdefault("name", DEFAULT_SESSION_NAME)
         return super().create(validated_data)

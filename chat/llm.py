@@ -36,6 +36,7 @@ class ChatRequest:
     question: str
     hits: Sequence  # knowledge.index.Hit, numbered [1].. in this order
     messages: list[dict]  # the full prompt (chat.prompts.build_rag_messages)
+    sampling: dict = field(default_factory=dict)  # temperature, max_tokens: for a model; offline ignores them
 
 
 @dataclass
@@ -128,11 +129,11 @@ class OpenAIBackend:
         self.model = model
 
     def complete(self, request: ChatRequest) -> Reply:
-        text, usage, model = openai_client.chat(request.messages, model=self.model)
+        text, usage, model = openai_client.chat(request.messages, model=self.model, sampling=request.sampling)
         return Reply(text, model, usage)
 
     def stream(self, request: ChatRequest) -> ReplyStream:
-        return _OpenAIStream(request.messages, model=self.model)
+        return _OpenAIStream(request.messages, model=self.model, sampling=request.sampling)
 
     def rewrite_follow_up(self, question: str, history: Sequence[dict]) -> Reply | None:
         if not settings.FOLLOW_UP_REWRITE:

@@ -68,14 +68,16 @@ def embed(texts: list[str], *, model: str) -> list[list[float]]:
     return vectors
 
 
-def chat(messages: list[dict], *, model: str, timeout: float | None = None, max_retries: int | None = None):
+def chat(messages: list[dict], *, model: str, timeout: float | None = None, max_retries: int | None = None,
+         sampling: dict | None = None):
     """One non-streamed chat completion: returns (text, usage dict, model name).
 
-    `timeout`/`max_retries` override the settings for this call (a short call that has a fallback)."""
+    `timeout`/`max_retries` override the settings for this call (a short call that has a fallback);
+    `sampling`: temperature, max_tokens, ... as a caller of ragchat's own OpenAI-format API asked."""
     options = {k: v for k, v in {"timeout": timeout, "max_retries": max_retries}.items() if v is not None}
     try:
         response = (client().with_options(**options) if options else client()).chat.completions.create(
-            model=model, messages=messages)
+            model=model, messages=messages, **(sampling or {}))
     except PROVIDER_ERRORS as exc:
         raise ProviderError(describe(exc)) from exc
     return response.choices[0].message.content or "", _usage(response.usage), response.model or model
@@ -102,8 +104,9 @@ class ChatStream:
     stream_options.include_usage and recorded if the server sends it.
     """
 
-    def __init__(self, messages: list[dict], *, model: str):
+    def __init__(self, messages: list[dict], *, model: str, sampling: dict | None = None):
         self.messages, self.model, self.usage = messages, model, {}
+        self.sampling = sampling or {}
 
     def __iter__(self):
         finished = started = False
@@ -137,9 +140,10 @@ class ChatStream:
     def _open(self):
         try:
             return client().chat.completions.create(model=self.model, messages=self.messages, stream=True,
-                                                    stream_options={"include_usage": True})
+                                                    stream_options={"include_usage": True}, **self.sampling)
         except openai.BadRequestError as exc:
             # Some OpenAI-compatible servers refuse the option: stream without usage rather than not at all.
             if "stream_options" not in str(exc):
                 raise
-            return client().chat.completions.create(model=self.model, messages=self.messages, stream=True)
+            return client().chat.completions.create(model=self.model, messages=self.messages, stream=True,
+                                                    **self.sampling)

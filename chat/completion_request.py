@@ -15,6 +15,7 @@ from django.conf import settings
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 MAX_MESSAGES = 2000
+EARLIER_MESSAGE_MAX_CHARS = 128_000  # a pasted page in the history is fine; a book per message is not
 MAX_TOKENS = 1_000_000
 
 
@@ -67,7 +68,12 @@ def _messages(value) -> list[dict]:
         raise InvalidRequest("'messages' must be a non-empty list of messages.", "messages")
     if len(value) > MAX_MESSAGES:
         raise InvalidRequest(f"At most {MAX_MESSAGES} messages per request.", "messages")
-    return [_message(m, f"messages[{i}]") for i, m in enumerate(value)]
+    messages = [_message(m, f"messages[{i}]") for i, m in enumerate(value)]
+    for i, message in enumerate(messages):
+        if len(message["content"]) > EARLIER_MESSAGE_MAX_CHARS:
+            raise InvalidRequest(f"messages[{i}] is longer than {EARLIER_MESSAGE_MAX_CHARS} characters.",
+                                 f"messages[{i}].content")
+    return messages
 
 
 def _message(value, param: str) -> dict:

@@ -112,7 +112,7 @@ def _search_query(turn: CompletionTurn) -> str:
     """As in a chat turn: a follow-up is rewritten by the model from the history; otherwise, or offline, the
     question searches with the client's earlier questions."""
     question, history = turn.request.question, turn.request.history
-    earlier_questions = [m["content"] for m in history if m["role"] == "user"]
+    earlier_questions = [m["content"][:settings.CHAT_MESSAGE_MAX_CHARS] for m in history if m["role"] == "user"]
     if needs_rewrite(question, earlier_questions):
         try:
             rewrite = get_backend().rewrite_follow_up(question, [m for m in history if m["role"] != "system"])

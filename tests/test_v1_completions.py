@@ -222,6 +222,7 @@ USER = {"role": "user", "content": "Hi"}
     ({"model": "ragchat", "messages": [{"role": "user", "content": "  "}]}, "messages"),
     ({"model": "ragchat", "messages": [{"role": "system", "content": "Be nice."}]}, "messages"),
     ({"model": "ragchat", "messages": [{"role": "user", "content": "x" * 40_000}]}, "messages"),
+    ({"model": "ragchat", "messages": [{"role": "system", "content": "x" * 200_000}, USER]}, "messages[0].content"),
     ({"model": "ragchat", "messages": [USER], "n": 3}, "n"), ({"model": "ragchat", "messages": [USER], "n": "1"}, "n"),
     ({"model": "ragchat", "messages": [USER], "stream": "yes"}, "stream"),
     ({"model": "ragchat", "messages": [USER], "temperature": 9}, "temperature"),

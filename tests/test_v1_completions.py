@@ -165,6 +165,20 @@ def test_an_upstream_failure_is_502_and_a_broken_stream_raises_in_the_sdk(sdk, u
     assert sorted(ApiUsage.objects.values_list("failed", flat=True)) == [True, True]
 
 
+def test_a_client_that_goes_away_mid_stream_still_has_its_usage_recorded(upstream):
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=make_user('erin')).key}")
+    upstream.reply = "It is three hundred and thirty metres tall [1]."
+    body = {"model": "ragchat", "stream": True, "messages": [{"role": "user", "content": "How tall is it?"}]}
+    response = api.post("/v1/chat/completions", body, format="json")
+    chunks = iter(response.streaming_content)
+    received = [next(chunks), next(chunks), next(chunks)]  # the role, then two deltas
+    response.close()  # what the WSGI server does when the client goes away
+    assert b"\"It \"" in b"".join(received) and b"three" not in b"".join(received)
+    recorded = ApiUsage.objects.get()
+    assert recorded.failed and recorded.user.username == "erin" and recorded.completion_tokens > 0
+
+
 # --- usage in the admin -----------------------------------------------------------------------------
 def test_api_usage_is_in_the_admins_usage_report(client, upstream):
     alice = make_user("alice")

@@ -2,6 +2,7 @@
 live server (and, for the OpenAI backend, ragchat in turn talking to the fake OpenAI-compatible upstream)."""
 
 import json
+import time
 
 import openai
 import pytest
@@ -177,6 +178,43 @@ def test_a_client_that_goes_away_mid_stream_still_has_its_usage_recorded(upstrea
     assert b"\"It \"" in b"".join(received) and b"three" not in b"".join(received)
     recorded = ApiUsage.objects.get()
     assert recorded.failed and recorded.user.username == "erin" and recorded.completion_tokens > 0
+
+
+def test_streams_through_the_production_server_give_their_database_connections_back(openai_server, knowledge):
+    """gunicorn, the SDK and a model that pauses mid-answer: every stream completes, and while they all wait
+    on the model they hold (on MariaDB, where it can be counted) hardly any database connection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from tests.production_server import ProductionServer, database_url
+    from tests.test_production_streams import database_connections
+
+    streams = 6
+    token = Token.objects.create(user=make_user("frank")).key
+    openai_server.reply = "It was completed in 1889 [1]."
+    openai_server.hold_stream(after_tokens=2, times=streams)
+    env = {"CHAT_BACKEND": "openai", "OPENAI_BASE_URL": openai_server.url, "OPENAI_API_KEY": "test-key",
+           "OPENAI_MAX_RETRIES": "0", "EMBEDDING_BACKEND": "local", "RAG_MIN_SCORE": "0",
+           "THROTTLE_CHAT": "1000/minute"}
+    with ProductionServer(database_url(connection.settings_dict), env=env, workers=1, threads=16) as server:
+        sdk = openai.OpenAI(base_url=server.url + "/v1", api_key=token, max_retries=0, timeout=30)
+
+        def read_stream(_) -> tuple[str, str | None]:
+            chunks = list(ask(sdk, "When was the Eiffel Tower completed?", stream=True))
+            return "".join(c.choices[0].delta.content or "" for c in chunks), chunks[-1].choices[0].finish_reason
+
+        with ThreadPoolExecutor(streams) as pool:
+            answers = pool.map(read_stream, range(streams))
+            deadline = time.monotonic() + 30
+            while len(openai_server.chat_requests()) < streams and time.monotonic() < deadline:
+                time.sleep(0.05)  # waiting for a condition, not for timing
+            held_connections = database_connections() if connection.vendor == "mysql" else 0
+            openai_server.release()
+            answers = list(answers)
+    assert answers == [("It was completed in 1889 [1].", "stop")] * streams
+    assert held_connections < streams // 2
+    assert ApiUsage.objects.filter(user__username="frank", failed=False).count() == streams
 
 
 # --- usage in the admin -----------------------------------------------------------------------------

@@ -41,5 +41,6 @@ def models_for(user) -> list[ModelInfo]:
 
 def scope_for(user, model_id: str) -> Scope:
     if model_id not in {m.id for m in models_for(user)}:
-        raise UnknownModel(f"The model '{model_id}' does not exist or you do not have access to it.")
+        shown = model_id if len(model_id) <= 200 else model_id[:200] + "…"
+        raise UnknownModel(f"The model '{shown}' does not exist or you do not have access to it.")
     return Scope(model_id)

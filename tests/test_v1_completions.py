@@ -86,6 +86,7 @@ def test_streamed_answer_arrives_in_chunks_then_stop_with_sources(sdk, knowledge
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop"
     assert last.model_extra["sources"][0]["document_title"] == "Eiffel facts"
+    assert isinstance(last.model_extra["sources"][0]["score"], float)
     assert all(c.choices[0].finish_reason is None for c in chunks[:-1])
 
 
@@ -97,6 +98,24 @@ def test_content_as_text_parts_and_earlier_turns_are_accepted(sdk, knowledge):
         {"role": "user", "content": [{"type": "text", "text": "How long is the Borealis heater warranty?"}]},
     ], temperature=0.3, max_tokens=200, user="ignored-field")
     assert "five years" in completion.choices[0].message.content
+
+
+def test_a_request_reads_as_question_history_and_sampling():
+    from chat.completion_request import parse_completion_request
+
+    request = parse_completion_request({
+        "model": "ragchat", "stream": True, "stream_options": {"include_usage": True}, "temperature": 0,
+        "max_completion_tokens": 99, "top_p": 0.5, "seed": 7, "messages": [
+            {"role": "developer", "content": "Answer briefly."},
+            {"role": "user", "content": [{"type": "text", "text": "About the heater:"},
+                                         {"type": "text", "text": "hi"}]},
+            {"role": "assistant", "content": None, "tool_calls": []},
+            {"role": "user", "content": "And its warranty?", "name": "alice"}]})
+    assert request.question == "And its warranty?" and request.stream and request.include_usage
+    assert request.history == [{"role": "system", "content": "Answer briefly."},
+                               {"role": "user", "content": "About the heater:\nhi"},
+                               {"role": "assistant", "content": ""}]
+    assert request.sampling == {"temperature": 0, "max_tokens": 99}
 
 
 # --- errors, through the SDK ------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def _completion(body: CompletionRequest, completion: completions.Completion) -> 
     return {
         "id": _completion_id(), "object": "chat.completion", "created": int(time.time()), "model": body.model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.text, "refusal": None},
-                     "logprobs": None, "finish_reason": "stop"}],
+                     "logprobs": None, "finish_reason": completion.finish_reason}],
         "usage": _usage(completion.usage),
         "system_fingerprint": None,
         "sources": completion.sources,
@@ -121,7 +121,7 @@ def _chunk_stream(turn: completions.CompletionTurn) -> StreamingHttpResponse:
                     yield _event(error)
                     return
                 else:
-                    yield chunk({}, "stop", sources=payload.sources)
+                    yield chunk({}, payload.finish_reason, sources=payload.sources)
                     if body.include_usage:
                         yield _event({**header, "choices": [], "usage": _usage(payload.usage)})
         yield "data: [DONE]\n\n"

@@ -40,6 +40,7 @@ class Completion:
     sources: list[dict]  # citations, as on a chat message
     usage: dict  # {"prompt_tokens", "completion_tokens"}: everything this call spent
     error: str = ""
+    finish_reason: str = "stop"  # or "length": the model stopped at max_tokens
 
 
 @dataclass
@@ -72,7 +73,7 @@ def complete(turn: CompletionTurn) -> Completion:
     except ProviderError as exc:
         _record(turn, backend.model, {}, failed=True)
         raise CompletionFailed(str(exc)) from exc
-    return _finish(turn, reply.text, reply.model, reply.usage, reply.used)
+    return _finish(turn, reply.text, reply.model, reply.usage, reply.used, finish_reason=reply.finish_reason)
 
 
 def complete_stream(turn: CompletionTurn) -> Iterator[tuple[str, object]]:
@@ -82,7 +83,8 @@ def complete_stream(turn: CompletionTurn) -> Iterator[tuple[str, object]]:
 
     def finish(error: str = "") -> Completion:
         deltas.close()  # the provider stops generating at once, and its stream knows what it cost
-        return _finish(turn, "".join(parts), stream.model, stream.usage, stream.used, error=error)
+        return _finish(turn, "".join(parts), stream.model, stream.usage, stream.used, error=error,
+                       finish_reason=stream.finish_reason)
 
     deltas = iter(stream)
     try:
@@ -135,9 +137,9 @@ def _backend():
 
 
 def _finish(turn: CompletionTurn, text: str, model: str, usage: dict, used: list[int] | None, *,
-            error: str = "") -> Completion:
+            error: str = "", finish_reason: str = "stop") -> Completion:
     total = _record(turn, model, usage, failed=bool(error))
-    return Completion(text, citations(turn.chat.hits, used), total, error)
+    return Completion(text, citations(turn.chat.hits, used), total, error, finish_reason)
 
 
 def _record(turn: CompletionTurn, model: str, usage: dict, *, failed: bool) -> dict:

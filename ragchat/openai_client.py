@@ -70,7 +70,7 @@ def embed(texts: list[str], *, model: str) -> list[list[float]]:
 
 def chat(messages: list[dict], *, model: str, timeout: float | None = None, max_retries: int | None = None,
          sampling: dict | None = None):
-    """One non-streamed chat completion: returns (text, usage dict, model name).
+    """One non-streamed chat completion: returns (text, usage dict, model name, finish reason).
 
     `timeout`/`max_retries` override the settings for this call (a short call that has a fallback);
     `sampling`: temperature, max_tokens, ... as a caller of ragchat's own OpenAI-format API asked."""
@@ -80,7 +80,8 @@ def chat(messages: list[dict], *, model: str, timeout: float | None = None, max_
             model=model, messages=messages, **(sampling or {}))
     except PROVIDER_ERRORS as exc:
         raise ProviderError(describe(exc)) from exc
-    return response.choices[0].message.content or "", _usage(response.usage), response.model or model
+    choice = response.choices[0]
+    return choice.message.content or "", _usage(response.usage), response.model or model, choice.finish_reason or "stop"
 
 
 def _usage(usage) -> dict:
@@ -97,7 +98,8 @@ BROKEN_STREAM = "The connection to the model service broke off before the answer
 
 
 class ChatStream:
-    """A streamed chat completion: iterate for text deltas; afterwards `model` and `usage` are known.
+    """A streamed chat completion: iterate for text deltas; afterwards `model`, `usage` and `finish_reason`
+    ("stop", or "length" when max_tokens cut it) are known.
 
     Raises ProviderError if the call fails or the stream breaks, including a stream that ends without a
     finish reason (a proxy that closed the body cleanly). Usage is asked for with
@@ -107,6 +109,7 @@ class ChatStream:
     def __init__(self, messages: list[dict], *, model: str, sampling: dict | None = None):
         self.messages, self.model, self.usage = messages, model, {}
         self.sampling = sampling or {}
+        self.finish_reason = "stop"
 
     def __iter__(self):
         finished = started = False
@@ -124,7 +127,8 @@ class ChatStream:
                     if choice.delta and choice.delta.content:
                         sent.append(choice.delta.content)
                         yield choice.delta.content
-                    finished = finished or bool(choice.finish_reason)
+                    if choice.finish_reason:
+                        finished, self.finish_reason = True, choice.finish_reason
         except PROVIDER_ERRORS as exc:
             # Mid-stream, the SDK reports a dropped body as a "connection error": say what happened.
             timed_out = isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException)

@@ -170,6 +170,16 @@ def test_through_the_openai_backend_a_stream_carries_usage_when_asked(sdk, upstr
     assert ApiUsage.objects.get().completion_tokens == 6
 
 
+def test_an_answer_cut_at_max_tokens_finishes_with_length(sdk, upstream):
+    upstream.reply = "It is 330 metres tall [1]."
+    cut = ask(sdk, "How tall is the Eiffel Tower?", max_tokens=3)
+    assert cut.choices[0].message.content == "It is 330 " and cut.choices[0].finish_reason == "length"
+    chunks = list(ask(sdk, "How tall is the Eiffel Tower?", max_tokens=3, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "It is 330 "
+    assert chunks[-1].choices[0].finish_reason == "length"
+    assert [r["max_tokens"] for r in upstream.chat_requests()] == [3, 3]
+
+
 def test_an_upstream_failure_is_502_and_a_broken_stream_raises_in_the_sdk(sdk, upstream):
     upstream.fail(500)
     with pytest.raises(openai.InternalServerError) as failed:

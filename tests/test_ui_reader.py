@@ -103,3 +103,18 @@ def test_a_text_sent_as_json_opens_without_a_download_link(signed_in_page, brows
     reader = page.get_by_role("dialog", name="Parking")
     expect(reader.locator("mark.reader-highlight")).to_contain_text("Parking is free")
     expect(reader.locator("#reader-download")).to_be_hidden()
+
+
+def test_the_knowledge_base_lists_a_download_for_kept_originals(signed_in_page, browser_user, tmp_path):
+    document_ingest(data=b"Parking is free on weekends.\n", filename="parking.md", user=browser_user)
+    document_ingest(text="Canteen opens at noon.", title="Canteen", user=browser_user)
+    page = open_app(signed_in_page)
+    page.get_by_role("button", name="Knowledge base", exact=True).click()
+    panel = page.get_by_role("dialog", name="Knowledge base")
+    expect(panel.locator(".document")).to_have_count(2)
+    expect(panel.get_by_role("link", name="Download the original of “Canteen”")).to_have_count(0)
+    with page.expect_download() as download_info:
+        panel.get_by_role("link", name="Download the original of “parking”").click()
+    assert download_info.value.suggested_filename == "parking.md"
+    download_info.value.save_as(tmp_path / "parking.md")
+    assert (tmp_path / "parking.md").read_bytes() == b"Parking is free on weekends.\n"

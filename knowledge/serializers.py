@@ -130,14 +130,10 @@ class TextWindowQuerySerializer(serializers.Serializer):
     chunk = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1,
                                      help_text="Open at this chunk (a citation's chunk_id).")
     position = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1,
-                                        help_text="Start the window at the chunk in this position (0: the start).")
+                                        help_text="Start the window at the chunk in this position (0: the start); "
+                                                  "ignored with `chunk`.")
     count = serializers.IntegerField(required=False, min_value=1, max_value=MAX_WINDOW_CHUNKS, default=WINDOW_CHUNKS,
                                      help_text="Chunks in the window.")
-
-    def validate(self, attrs):
-        if "chunk" in attrs and "position" in attrs:
-            raise serializers.ValidationError("Send either `chunk` or `position`, not both.")
-        return attrs
 
 
 class ReaderChunkSerializer(serializers.ModelSerializer):

@@ -186,3 +186,12 @@ def test_a_deleted_document_mid_job_leaves_no_file(user, monkeypatch):
     monkeypatch.setattr(processing, "_make_ready", deleted_first)
     assert processing.document_process(document_id=document.pk) is None
     assert stored_files() == []
+
+
+def test_the_admin_links_to_the_download(api, client, staff_user):
+    document_id = upload(api, "handbook.txt", HANDBOOK).json()["id"]
+    client.force_login(staff_user)
+    page = client.get(f"/admin/knowledge/document/{document_id}/change/").content.decode()
+    assert f'href="/api/documents/{document_id}/original"' in page and "Download handbook.txt" in page
+    response = client.get(f"/api/documents/{document_id}/original")
+    assert response.status_code == 200 and b"".join(response.streaming_content) == HANDBOOK

@@ -33,7 +33,7 @@ export class Reader {
       window_ = await api.documentText(documentId, { chunk: chunkId });
     } catch (error) {
       if (view !== this.view) return;
-      if (error.status === 404 && chunkId && !/no document/i.test(error.message)) {
+      if (error.status === 404 && chunkId && /passage/i.test(error.message)) {
         // The document was re-chunked since the answer: its start, with a note, rather than nothing.
         return this.#openAtStart(view, documentId, "The cited passage is no longer in this document.");
       }

@@ -118,3 +118,23 @@ def test_the_knowledge_base_lists_a_download_for_kept_originals(signed_in_page, 
     assert download_info.value.suggested_filename == "parking.md"
     download_info.value.save_as(tmp_path / "parking.md")
     assert (tmp_path / "parking.md").read_bytes() == b"Parking is free on weekends.\n"
+
+
+def test_a_citation_whose_passage_or_document_is_gone_says_so(signed_in_page, browser_user):
+    from knowledge.services import document_delete, document_reembed
+
+    document = document_ingest(text="Parking is free for visitors on weekends at the east entrance.",
+                               title="Parking", user=browser_user)
+    page = open_app(signed_in_page)
+    answer = ask(page, "Is parking free on weekends?")
+    document_reembed(document=document)  # new chunks: the cited chunk id is gone
+    answer.locator(".message-body a.cite").first.click()
+    reader = page.get_by_role("dialog", name="Parking")
+    expect(reader.get_by_role("alert")).to_have_text("The cited passage is no longer in this document.")
+    expect(reader.locator(".reader-text")).to_contain_text("Parking is free")  # the start, without a highlight
+    expect(reader.locator("mark")).to_have_count(0)
+    page.keyboard.press("Escape")
+
+    document_delete(document=document)
+    answer.locator(".message-body a.cite").first.click()
+    expect(page.locator("#reader-error")).to_have_text("This document is not available (it may have been deleted).")

@@ -58,9 +58,15 @@ def test_a_citation_opens_the_document_at_the_highlighted_passage(signed_in_page
     expect(reader.locator(".reader-text")).to_contain_text("Section 39.")
     expect(highlight).to_have_count(1)
 
-    # Esc closes it and gives the conversation back; the source card opens it too.
+    # Esc closes it and gives the conversation back, focus where it was; from the keyboard too; the source card
+    # opens it as well.
     page.keyboard.press("Escape")
     expect(reader).to_be_hidden()
+    citation = answer.locator(".message-body a.cite").first
+    expect(citation).to_be_focused()
+    citation.press("Enter")
+    expect(reader.locator("mark.reader-highlight")).to_be_focused()
+    page.keyboard.press("Escape")
     answer.locator(".source summary").first.click()
     answer.get_by_role("button", name="Open in document").first.click()
     expect(reader.locator("mark.reader-highlight")).to_be_in_viewport()

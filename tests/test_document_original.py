@@ -195,3 +195,11 @@ def test_the_admin_links_to_the_download(api, client, staff_user):
     assert f'href="/api/documents/{document_id}/original"' in page and "Download handbook.txt" in page
     response = client.get(f"/api/documents/{document_id}/original")
     assert response.status_code == 200 and b"".join(response.streaming_content) == HANDBOOK
+
+
+def test_every_type_we_read_has_a_download_type():
+    from knowledge.extraction import DOCX_TYPE, HTML_TYPES, PDF_TYPE, TEXT_TYPES
+    from knowledge.originals import DOWNLOAD_TYPES
+
+    assert {*TEXT_TYPES.values(), *HTML_TYPES.values(), PDF_TYPE, DOCX_TYPE} <= DOWNLOAD_TYPES.keys()
+    assert all(not served.startswith(("text/html", "image/svg")) for served, _ in DOWNLOAD_TYPES.values())

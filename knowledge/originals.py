@@ -15,6 +15,7 @@ attachment with nosniff and a sandboxing CSP, under a sanitised file name.
 import re
 import unicodedata
 import uuid
+from datetime import timedelta
 from urllib.parse import quote
 
 from django.core.files.base import ContentFile
@@ -23,6 +24,7 @@ from django.core.signals import setting_changed
 from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.functional import LazyObject, empty
 
 from knowledge.extraction import DOCX_TYPE, PDF_TYPE
@@ -85,6 +87,20 @@ def _delete_file_with_document(sender, instance, **kwargs):
     name = instance.original.name if instance.original else ""
     if name:
         transaction.on_commit(lambda: delete_original(name))
+
+
+def orphaned_originals(*, older_than: timedelta) -> list[str]:
+    """Files in the storage that no document names, written more than `older_than` ago: left by a worker killed
+    between writing a file and committing its document (younger ones may belong to a job about to commit)."""
+    from knowledge.models import Document
+
+    try:
+        _, names = originals.listdir("")
+    except FileNotFoundError:  # nothing was ever kept
+        return []
+    kept = set(Document.objects.exclude(original="").values_list("original", flat=True))
+    cutoff = timezone.now() - older_than
+    return sorted(name for name in names if name not in kept and originals.get_modified_time(name) < cutoff)
 
 
 def download_type(content_type: str) -> str:

@@ -203,3 +203,30 @@ def test_every_type_we_read_has_a_download_type():
 
     assert {*TEXT_TYPES.values(), *HTML_TYPES.values(), PDF_TYPE, DOCX_TYPE} <= DOWNLOAD_TYPES.keys()
     assert all(not served.startswith(("text/html", "image/svg")) for served, _ in DOWNLOAD_TYPES.values())
+
+
+def test_prune_originals_sweeps_only_old_files_no_document_names(api):
+    import io
+    import os
+    import time
+
+    document_id = upload(api, "handbook.txt", HANDBOOK).json()["id"]
+    kept = Document.objects.get(pk=document_id).original.name
+    old_orphan = originals.save("0123456789abcdef0123456789abcdef.txt", io.BytesIO(b"left by a crash"))
+    young_orphan = originals.save("fedcba9876543210fedcba9876543210.txt", io.BytesIO(b"a job about to commit"))
+    an_hour_ago = time.time() - 7200
+    for name in (kept, old_orphan):
+        os.utime(originals.path(name), (an_hour_ago, an_hour_ago))
+    out = io.StringIO()
+    call_command("prune_originals", "--dry-run", stdout=out)
+    assert f"would delete  {old_orphan}" in out.getvalue() and len(stored_files()) == 3
+    call_command("prune_originals", stdout=io.StringIO())
+    assert sorted(path.name for path in stored_files()) == sorted([kept, young_orphan])
+
+
+def test_prune_originals_with_nothing_kept_yet():
+    import io
+
+    out = io.StringIO()
+    call_command("prune_originals", stdout=out)
+    assert "0 orphaned original file(s) deleted." in out.getvalue()

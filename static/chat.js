@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { Conversation } from "./conversation.js";
 import { KnowledgeBase } from "./documents.js";
 import { Menu } from "./menu.js";
+import { Reader } from "./reader.js";
 import { SessionList } from "./sessions.js";
 
 const $ = (id) => document.getElementById(id);
@@ -128,6 +129,8 @@ $("open-kb").addEventListener("click", () => {
   knowledgeBase.open();
 });
 
+const reader = new Reader({ dialog: $("reader-dialog") });
+
 const conversation = new Conversation({
   scroller: $("messages"),
   thread: $("thread"),
@@ -151,6 +154,7 @@ const conversation = new Conversation({
     if (sessionId === current) showSession(session);
   },
   onOpenKnowledgeBase: () => knowledgeBase.open(),
+  onOpenSource: (source) => reader.open(source),
 });
 
 async function openSession(id, { push }) {

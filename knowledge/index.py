@@ -71,8 +71,11 @@ class ChunkIndex:
         if not query.strip():
             return []
         words = terms(query)  # once: for the BM25 scores and for the query's word weights
+        # The change check reads the database before the lock is taken: a thread that held the lock across
+        # that round trip made every other search of the process queue behind it (and behind the GIL).
+        served = index_state.served()
         with self._lock:  # one sync serves the word weights and the ranking
-            self.sync()
+            self.sync(served)
             held = self._held
             embedder = embedder_for_model(held.model)
             weights = None
@@ -126,9 +129,11 @@ class ChunkIndex:
         return self._held.model if self._held is not None else None
 
     # --- keeping current ----------------------------------------------------------------------------
-    def sync(self) -> None:
-        """Bring the rows in line with the ready documents in the database (call with the lock held)."""
-        served = index_state.served()  # read before the documents: a change after it is seen next time
+    def sync(self, served: index_state.Served | None = None) -> None:
+        """Bring the rows in line with the ready documents in the database (call with the lock held). `served`,
+        if given, was read just before: a thread that read an older version than the one held re-reads the
+        ready documents (current ones, never older) and the next query settles on the newest version."""
+        served = served or index_state.served()  # read before the documents: a change after it is seen next time
         model = self._fixed_model or served.active_model or get_embedder().model
         if self._held is not None and self._held.model != model:
             self._held = None

@@ -17,6 +17,7 @@ import time
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from knowledge import index, index_state, jobs
@@ -40,9 +41,10 @@ from knowledge.vectors import store_chunks
 from ragchat.openai_client import ProviderError
 
 __all__ = [
-    "DocumentTooLarge", "DuplicateDocument", "EmbeddingFailed", "EmptyDocument", "ExtractionFailed",
-    "IngestError", "NotRetryable", "UnsupportedType", "document_delete", "document_ingest", "document_reembed",
-    "document_retry", "document_submit", "extract", "search_for", "too_large",
+    "CollectionNotEmpty", "DocumentTooLarge", "DuplicateDocument", "EmbeddingFailed", "EmptyDocument",
+    "ExtractionFailed", "IngestError", "NotRetryable", "UnsupportedType", "collection_delete", "document_delete",
+    "document_ingest", "document_move", "document_reembed", "document_retry", "document_submit", "extract",
+    "search_for", "too_large",
 ]
 
 log = logging.getLogger(__name__)
@@ -150,6 +152,31 @@ def document_delete(*, document: Document) -> None:
     (knowledge/lease.py) and stops; a queued job is dropped."""
     jobs.drop_queued(document)
     document.delete()  # chunks and upload parts go with it (on_delete=CASCADE)
+
+
+def document_move(*, document: Document, collection: Collection) -> Document:
+    """Put a document in another collection: who may read it changes at the next query (the index needs no
+    change: it asks the database which documents a user may read)."""
+    Document.objects.filter(pk=document.pk).update(collection=collection)
+    document.collection = collection
+    return document
+
+
+class CollectionNotEmpty(Exception):
+    pass
+
+
+def collection_delete(*, collection: Collection) -> None:
+    """Delete an empty collection; one that holds documents is refused (move or delete them first)."""
+    count = collection.documents.count()
+    try:
+        if count:
+            raise ProtectedError("", set())
+        collection.delete()  # a document added meanwhile: PROTECT refuses
+    except ProtectedError:
+        count = count or collection.documents.count()
+        raise CollectionNotEmpty(f"The collection holds {count} document{'s' if count != 1 else ''}: "
+                                 "move or delete them first.") from None
 
 
 def document_reembed(*, document: Document) -> Document:

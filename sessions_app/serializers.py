@@ -111,6 +111,49 @@ class ModelSerializer(serializers.ModelSerializer):
                                 models.DateTimeField: UTCDateTimeField}
 
 
+SCOPE_MAX_ITEMS = 100
+
+
+class ScopeSerializer(serializers.Serializer):
+    """What a chat's retrieval looks inside: these collections and documents (both empty: all you may read).
+    Only ids you may read are accepted; any other is refused as unknown, without saying whether it exists."""
+
+    collections = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+                                        max_length=SCOPE_MAX_ITEMS, required=False, default=list)
+    documents = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+                                      max_length=SCOPE_MAX_ITEMS, required=False, default=list)
+
+    def validate(self, attrs):
+        from knowledge.models import Collection, Document
+
+        user = self.context["request"].user
+        found = {"collections": Collection.objects.readable_by(user), "documents": Document.objects.readable_by(user)}
+        chosen, refused = {}, {}
+        for kind, readable in found.items():
+            ids = list(dict.fromkeys(attrs.get(kind, [])))
+            chosen[kind] = list(readable.filter(pk__in=ids)) if ids else []
+            unknown = sorted(set(ids) - {item.pk for item in chosen[kind]})
+            if unknown:
+                refused[kind] = [f"No such {kind[:-1]}: {', '.join(map(str, unknown))}."]
+        if refused:
+            raise serializers.ValidationError(refused)
+        return chosen
+
+    def get_attribute(self, session):
+        return session
+
+    def to_representation(self, session):
+        items = self.parent.scope_items_of(session)
+        return {"collections": [i["id"] for i in items if i["kind"] == "collection"],
+                "documents": [i["id"] for i in items if i["kind"] == "document"]}
+
+
+class ScopeItemSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["collection", "document"])
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
 class ChatSessionSerializer(ModelSerializer):
     name = StrictCharField(max_length=200, required=False, trim_whitespace=True, refused=CONTROL + BIDI_CONTROLS,
                            validators=[validate_display_name])
@@ -119,11 +162,50 @@ class ChatSessionSerializer(ModelSerializer):
     message_count = serializers.IntegerField(read_only=True, default=0)
     match = serializers.SerializerMethodField(
         help_text="With ?search=: a snippet of the first message that holds the words (null if only the name does).")
+    scope = ScopeSerializer(required=False, help_text="Limit the chat's retrieval to these collections and documents "
+                                                      "(ids; both empty: everything you may read).")
+    scope_items = serializers.SerializerMethodField(
+        help_text="The scope's collections and documents with their names, for showing it (empty: all documents).")
 
     class Meta:
         model = ChatSession
-        fields = ["id", "name", "pinned", "archived", "created_at", "updated_at", "message_count", "match"]
+        fields = ["id", "name", "pinned", "archived", "created_at", "updated_at", "message_count", "match", "scope",
+                  "scope_items"]
         read_only_fields = ["id", "created_at", "updated_at"]
+
+    @extend_schema_field(ScopeItemSerializer(many=True))
+    def get_scope_items(self, session):
+        return self.scope_items_of(session)
+
+    def scope_items_of(self, session) -> list[dict]:
+        """The scope's items that the reader may read now (ids they lost access to are not named)."""
+        if session.pk is None:
+            return []
+        if getattr(session, "_scope_items", None) is None:
+            session._scope_items = self._read_scope_items(session)
+        return session._scope_items
+
+    def _read_scope_items(self, session) -> list[dict]:
+        readable = self._readable_collections()
+        items = [{"kind": "collection", "id": c.pk, "name": c.name} for c in session.scope_collections.all()
+                 if readable is None or c.pk in readable]
+        items += [{"kind": "document", "id": d.pk, "name": d.title} for d in session.scope_documents.all()
+                  if readable is None or d.collection_id in readable]
+        return items
+
+    def _readable_collections(self) -> set[int] | None:
+        """Ids of the collections the reader may read (None: all), read once per response."""
+        from knowledge.models import Collection
+
+        if "readable_collections" not in self.context:
+            request = self.context.get("request")
+            user = request.user if request is not None else None
+            if user is not None and user.is_staff:
+                self.context["readable_collections"] = None
+            else:
+                readable = Collection.objects.readable_by(user).values_list("pk", flat=True)
+                self.context["readable_collections"] = set(readable)
+        return self.context["readable_collections"]
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_match(self, session):
@@ -132,14 +214,28 @@ class ChatSessionSerializer(ModelSerializer):
 
     def create(self, validated_data):
         validated_data.setdefault("name", DEFAULT_SESSION_NAME)
-        return super().create(validated_data)
+        scope = validated_data.pop("scope", None)
+        session = super().create(validated_data)
+        if scope is not None:
+            _set_scope(session, scope)
+        return session
 
     def update(self, instance, validated_data):
-        # Renaming, pinning or archiving is not activity: the chat keeps its place (updated_at) in the list.
+        # Renaming, pinning, archiving or scoping is not activity: the chat keeps its place (updated_at) in the list.
+        scope = validated_data.pop("scope", None)
         for name, value in validated_data.items():
             setattr(instance, name, value)
-        instance.save(update_fields=list(validated_data))
+        if validated_data:
+            instance.save(update_fields=list(validated_data))
+        if scope is not None:
+            _set_scope(instance, scope)
         return instance
+
+
+def _set_scope(session: ChatSession, scope: dict) -> None:
+    """Replace the chat's scope. Ids the owner may not read any more stay out of sight but are replaced too."""
+    session.scope_collections.set(scope["collections"])
+    session.scope_documents.set(scope["documents"])
 
 
 class SessionListQuerySerializer(serializers.Serializer):

@@ -17,6 +17,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from knowledge.models import Document
 from ragchat.schema import errors
 from ragchat.throttles import rate
 from sessions_app.export import chat_markdown, export_filename
@@ -57,7 +58,8 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
         return [rate("search")()] if searching else []
 
     def get_queryset(self):
-        sessions = ChatSession.objects.filter(owner=self.request.user)
+        scoped = Prefetch("scope_documents", queryset=Document.objects.only("id", "title", "collection"))
+        sessions = ChatSession.objects.filter(owner=self.request.user).prefetch_related("scope_collections", scoped)
         if self.action != "list":  # one chat: count its messages in the same query
             sessions = sessions.annotate(message_count=Count("messages"))
         if self.action == "list":

@@ -74,8 +74,9 @@ class CollectionIdField(serializers.IntegerField):
     def __init__(self, **kwargs):
         super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
 
-    def to_internal_value(self, data):
-        return readable_collection(self.context["user"], super().to_internal_value(data))
+    def run_validation(self, data=serializers.empty):
+        value = super().run_validation(data)  # a whole number in range first
+        return readable_collection(self.context["user"], value) if value is not None else value
 
 
 class DocumentChangeSerializer(serializers.Serializer):

@@ -42,6 +42,7 @@ STATUS_OF = {
     services.NotRetryable: 409, ExtractionFailed: 422, EmbeddingFailed: 502,
 }
 WAIT = OpenApiParameter("wait", OpenApiTypes.BOOL, description="Wait for the job: 201 ready, or its failure.")
+HIDDEN_DUPLICATE = "This document was already uploaded, to a collection you cannot read."
 IN_COLLECTION = OpenApiParameter("collection", OpenApiTypes.INT,
                                  description="Only the documents of this collection (its id).")
 
@@ -188,9 +189,10 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def _refusal(self, error: IngestError) -> Response:
         body = {"detail": str(error)}
         shown = getattr(error, "existing", None) or getattr(error, "document", None)
-        # The same bytes in a collection you may not read: the refusal says so, without showing that document.
         if shown is not None and Document.objects.readable_by(self.request.user).filter(pk=shown.pk).exists():
             body["document"] = self._data(shown)
+        elif shown is not None:  # the same bytes in a collection you may not read: say so, without naming it
+            body["detail"] = HIDDEN_DUPLICATE
         return Response(body, status=_status_of(error))
 
     def _data(self, document: Document) -> dict:

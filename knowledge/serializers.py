@@ -79,6 +79,12 @@ class CollectionIdField(serializers.IntegerField):
         return readable_collection(self.context["user"], value) if value is not None else value
 
 
+class DocumentListQuerySerializer(serializers.Serializer):
+    """GET /api/documents?collection=: only the documents of one collection."""
+
+    collection = CollectionIdField(required=False, help_text="Only the documents of this collection (its id).")
+
+
 class DocumentChangeSerializer(serializers.Serializer):
     """PATCH /api/documents/{id}: move the document to another collection you may read."""
 

@@ -23,8 +23,8 @@ from knowledge.parsers import UploadParser
 from knowledge.processing import document_process
 from knowledge.serializers import (
     ChunkSerializer,
-    CollectionIdField,
     DocumentChangeSerializer,
+    DocumentListQuerySerializer,
     DocumentSerializer,
     DocumentUploadSerializer,
     upload_schema,
@@ -43,8 +43,6 @@ STATUS_OF = {
 }
 WAIT = OpenApiParameter("wait", OpenApiTypes.BOOL, description="Wait for the job: 201 ready, or its failure.")
 HIDDEN_DUPLICATE = "This document was already uploaded, to a collection you cannot read."
-IN_COLLECTION = OpenApiParameter("collection", OpenApiTypes.INT,
-                                 description="Only the documents of this collection (its id).")
 
 
 # Jobs a web process runs itself for `wait`, at once: more concurrent `wait` uploads go through the queue and
@@ -68,7 +66,7 @@ def _wait(request, body_value=None) -> bool:
     return flag or bool(body_value)
 
 
-@extend_schema_view(list=extend_schema(parameters=[IN_COLLECTION]))
+@extend_schema_view(list=extend_schema(parameters=[DocumentListQuerySerializer]))
 class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The documents of the collections you may read (any other is 404); the uploader, the collection's owner
     or staff may delete, retry or move one (for anyone else it is 404 too, as another user's data is)."""
@@ -79,12 +77,11 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def get_queryset(self):
         documents = (Document.objects.readable_by(self.request.user).select_related("uploaded_by", "collection")
                      .defer("text", "page_starts"))
-        if self.action == "list" and "collection" in self.request.query_params:
-            field = CollectionIdField(context={"user": self.request.user})
-            try:
-                documents = documents.filter(collection=field.run_validation(self.request.query_params["collection"]))
-            except ValidationError as exc:
-                raise ValidationError({"collection": exc.detail}) from exc
+        if self.action == "list":
+            query = DocumentListQuerySerializer(data=self.request.query_params, context={"user": self.request.user})
+            query.is_valid(raise_exception=True)
+            if query.validated_data.get("collection") is not None:
+                documents = documents.filter(collection=query.validated_data["collection"])
         return documents
 
     def get_serializer_context(self):

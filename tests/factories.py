@@ -28,11 +28,12 @@ def make_document(content: str = "Some knowledge worth retrieving.", *, title: s
     return document_ingest(text=content, title=title, filename=filename, user=user, collection=collection)
 
 
-def make_collection(name: str, *, groups=(), owner=None, description: str = ""):
-    """A collection readable by everyone signed in, or, given groups, by their members only."""
+def make_collection(name: str, *, groups=(), owner=None, description: str = "", private: bool = False):
+    """A collection readable by everyone signed in, or, given groups, by their members only (private: by its
+    owner only)."""
     from knowledge.models import Collection
 
-    visibility = Collection.Visibility.GROUPS if groups else Collection.Visibility.EVERYONE
+    visibility = Collection.Visibility.GROUPS if groups or private else Collection.Visibility.EVERYONE
     collection = Collection.objects.create(name=name, owner=owner, description=description, visibility=visibility)
     collection.groups.set(groups)
     return collection

@@ -77,6 +77,7 @@ export class KnowledgeBase {
     this.empty = dialog.querySelector("#documents-empty");
     this.error = dialog.querySelector("#documents-error");
     this.count = dialog.querySelector("#document-count");
+    this.target = dialog.querySelector("#upload-collection");
     this.queue = Promise.resolve();
 
     dialog.querySelector("[data-close]").addEventListener("click", () => dialog.close());
@@ -124,8 +125,22 @@ export class KnowledgeBase {
     this.load();
   }
 
+  // The collections the user may read, as the upload form's choices (the default collection first).
+  async loadCollections() {
+    const chosen = this.target.value;
+    const collections = await api.collections().catch(() => []);
+    collections.sort((a, b) => (a.name === "General" ? -1 : b.name === "General" ? 1 : a.name.localeCompare(b.name)));
+    this.target.replaceChildren(...collections.map((c) => {
+      const option = el("option", "", c.name);
+      option.value = c.id;
+      return option;
+    }));
+    if (chosen && collections.some((c) => String(c.id) === chosen)) this.target.value = chosen;
+  }
+
   async load() {
     const before = new Map((this.documents || []).map((d) => [d.id, d.status]));
+    if (!this.target.options.length) await this.loadCollections();
     try {
       this.documents = await api.documents();
       this.error.hidden = true;
@@ -168,6 +183,11 @@ export class KnowledgeBase {
     main.append(el("div", "document-title", doc.title || doc.filename || "Untitled"));
     const meta = el("div", "document-meta");
     meta.append(el("span", `badge badge-${doc.status}`, doc.status));
+    if (doc.collection_name) {
+      const collection = el("span", "document-collection", doc.collection_name);
+      collection.title = "Collection";
+      meta.append(collection);
+    }
     const facts = [formatBytes(doc.size)];
     if (doc.status === "ready") facts.push(plural(doc.chunk_count ?? 0, "chunk"));
     if (doc.filename && doc.filename !== doc.title) facts.unshift(doc.filename);
@@ -222,14 +242,16 @@ export class KnowledgeBase {
       const status = el("span", "upload-status", "Queued");
       row.append(name, size, progress, status);
       this.uploads.prepend(row);
-      this.queue = this.queue.then(() => this.#send(file, row, progress, status));
+      const collection = this.target.value;
+      this.queue = this.queue.then(() => this.#send(file, row, progress, status, collection));
     }
   }
 
-  async #send(file, row, progress, status) {
+  async #send(file, row, progress, status, collection) {
     try {
       status.textContent = "Uploading…";
       const { status: code, body } = await api.uploadDocument(file, {
+        fields: { collection },
         onProgress: (fraction) => (progress.value = fraction),
         onUploaded: () => {
           progress.removeAttribute("value"); // indeterminate: the server checks it and queues it

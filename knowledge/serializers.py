@@ -47,6 +47,13 @@ class CollectionSerializer(ModelSerializer):
             mine = Group.objects.filter(user=request.user) if request.user.is_authenticated else Group.objects.none()
             self.fields["groups"].child_relation.queryset = mine
 
+    def to_internal_value(self, data):
+        # DRF takes any iterable for a many-relation (a JSON object's keys, say); the schema says a list.
+        groups = data.get("groups") if isinstance(data, dict) and not hasattr(data, "getlist") else None
+        if groups is not None and not isinstance(groups, list):
+            raise serializers.ValidationError({"groups": ["Expected a list of group names."]})
+        return super().to_internal_value(data)
+
     def get_can_manage(self, collection: Collection) -> bool:
         request = self.context.get("request")
         return bool(request and collection.manageable_by(request.user))

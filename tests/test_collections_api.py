@@ -117,3 +117,9 @@ def test_documents_without_a_collection_go_to_the_default_one(api, db):
 
 def test_anonymous_is_refused(anon_api, db):
     assert anon_api.get("/api/collections").status_code in (401, 403)
+
+
+@pytest.mark.parametrize("groups", [{}, {"HR": 1}, "HR", 3])
+def test_groups_must_be_a_list(api, groups):
+    response = api.post("/api/collections", {"name": "Odd", "groups": groups}, format="json")
+    assert response.status_code == 400 and "groups" in response.json()

@@ -219,7 +219,6 @@ export class Mentions {
       return option;
     }));
     this.list.hidden = false;
-    this.prompt.setAttribute("aria-expanded", "true");
     this.prompt.setAttribute("aria-activedescendant", `mention-${this.active}`);
   }
 
@@ -259,7 +258,6 @@ export class Mentions {
 
   close() {
     this.list.hidden = true;
-    this.prompt.setAttribute("aria-expanded", "false");
     this.prompt.removeAttribute("aria-activedescendant");
   }
 }

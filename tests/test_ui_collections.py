@@ -29,7 +29,7 @@ def library(browser_user):
 
 
 def ask(page, question: str):
-    box = page.get_by_role("combobox", name="Message")
+    box = page.get_by_role("textbox", name="Message")
     box.fill(question)
     box.press("Enter")
 
@@ -72,7 +72,7 @@ def test_the_scope_picker_limits_a_new_chat_and_is_saved_with_it(signed_in_page,
 
 def test_hash_in_the_composer_adds_a_document_to_the_scope(signed_in_page, browser_user, library, shots):
     page = open_app(signed_in_page)
-    box = page.get_by_role("combobox", name="Message")
+    box = page.get_by_role("textbox", name="Message")
     box.click()
     box.type("#berl")
     suggestions = page.get_by_role("listbox", name="Collections and documents")

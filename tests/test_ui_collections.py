@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from knowledge.models import Document
+from knowledge.models import Collection, Document
 from sessions_app.models import ChatSession
 from tests.factories import make_collection, make_document, run_queued
 from tests.ui_fixtures import *  # noqa: F403
@@ -123,6 +123,35 @@ def test_the_knowledge_base_uploads_into_a_chosen_collection_and_shows_each_docu
         [{"name": "nda.txt", "mimeType": "text/plain", "buffer": b"The NDA lasts five years after signing."}])
     expect(page.locator(".upload-status")).to_have_text("Uploaded · processing in the background")
     run_queued()
-    expect(panel.locator(".document", has_text="nda").locator(".document-collection")).to_have_text("Contracts")
+    # Its uploader may move it: its collection is a choice.
+    move = panel.get_by_label("Collection of “nda”")
+    expect(move).to_have_value(str(library["contracts"].pk))
     assert Document.objects.get(title="nda").collection == library["contracts"]
     shots(page, "knowledge-base")
+    general = Document.objects.get(title="Canteen menu").collection
+    with page.expect_response(lambda r: r.request.method == "PATCH") as moved:
+        move.select_option(label="General")
+    assert moved.value.ok
+    expect(panel.get_by_label("Collection of “nda”")).to_have_value(str(general.pk))
+    assert Document.objects.get(title="nda").collection == general
+
+
+def test_a_new_collection_made_in_the_knowledge_base_becomes_the_upload_target(signed_in_page, browser_user,
+                                                                             library, other_user, shots):
+    page = open_app(signed_in_page)
+    page.get_by_role("button", name="Knowledge base", exact=True).click()
+    panel = page.get_by_role("dialog", name="Knowledge base")
+    panel.get_by_role("button", name="New collection…").click()
+    panel.get_by_label("Name").fill("Carol's drafts")
+    panel.get_by_label("Who may read it").select_option("groups")
+    shots(page, "new-collection")
+    panel.get_by_role("button", name="Create").click()
+    target = panel.get_by_label("Upload to")
+    expect(target.locator("option:checked")).to_have_text("Carol's drafts")
+    created = Collection.objects.get(name="Carol's drafts")
+    assert created.owner == browser_user and created.visibility == Collection.Visibility.GROUPS
+    assert not Collection.objects.readable_by(other_user).filter(pk=created.pk).exists()
+    panel.get_by_role("button", name="New collection…").click()
+    panel.get_by_label("Name").fill("contracts")
+    panel.get_by_role("button", name="Create").click()
+    expect(panel.locator("#collection-error")).to_contain_text("exists already")

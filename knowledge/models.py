@@ -3,7 +3,7 @@ import uuid
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 
 DEFAULT_COLLECTION = "General"  # where documents go when no collection is named (created when missing)
@@ -25,9 +25,12 @@ class CollectionQuerySet(models.QuerySet):
 
     def default(self) -> "Collection":
         """The collection for documents given none (DEFAULT_COLLECTION, readable by everyone signed in)."""
-        collection, _ = self.get_or_create(name=DEFAULT_COLLECTION,
-                                           defaults={"visibility": Collection.Visibility.EVERYONE,
-                                                     "description": "Documents for everyone."})
+        defaults = {"visibility": Collection.Visibility.EVERYONE, "description": "Documents for everyone."}
+        try:
+            with transaction.atomic():
+                collection, _ = self.get_or_create(name=DEFAULT_COLLECTION, defaults=defaults)
+        except IntegrityError:  # two first uploads at once: the other one created it
+            collection = self.get(name=DEFAULT_COLLECTION)
         return collection
 
 

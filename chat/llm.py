@@ -36,6 +36,7 @@ class ChatRequest:
     question: str
     hits: Sequence  # knowledge.index.Hit, numbered [1].. in this order
     messages: list[dict]  # the full prompt (chat.prompts.build_rag_messages)
+    sampling: dict = field(default_factory=dict)  # temperature, max_tokens: for a model; offline ignores them
 
 
 @dataclass
@@ -44,12 +45,14 @@ class Reply:
     model: str
     usage: dict = field(default_factory=dict)
     used: list[int] | None = None  # numbers of the hits the answer relies on ([1] is 1); None: all of them
+    finish_reason: str = "stop"  # or "length": the model stopped at max_tokens
 
 
 class ReplyStream(Protocol):
     model: str
     usage: dict
     used: list[int] | None  # known once iterated, like usage
+    finish_reason: str  # "stop" or "length", known once iterated
 
     def __iter__(self) -> Iterator[str]: ...
 
@@ -116,6 +119,7 @@ class _WordStream:
 
     def __init__(self, text: str, model: str, used: list[int] | None):
         self.text, self.model, self.usage, self.used = text, model, {}, used
+        self.finish_reason = "stop"
 
     def __iter__(self) -> Iterator[str]:
         yield from re.findall(r"\S+\s*|\s+", self.text)
@@ -128,17 +132,18 @@ class OpenAIBackend:
         self.model = model
 
     def complete(self, request: ChatRequest) -> Reply:
-        text, usage, model = openai_client.chat(request.messages, model=self.model)
-        return Reply(text, model, usage)
+        text, usage, model, finish_reason = openai_client.chat(request.messages, model=self.model,
+                                                               sampling=request.sampling)
+        return Reply(text, model, usage, finish_reason=finish_reason)
 
     def stream(self, request: ChatRequest) -> ReplyStream:
-        return _OpenAIStream(request.messages, model=self.model)
+        return _OpenAIStream(request.messages, model=self.model, sampling=request.sampling)
 
     def rewrite_follow_up(self, question: str, history: Sequence[dict]) -> Reply | None:
         if not settings.FOLLOW_UP_REWRITE:
             return None
         # No retries and a short timeout: the search has a fallback, the user is waiting for the answer.
-        text, usage, model = openai_client.chat(rewrite_messages(question, history), model=self.model,
+        text, usage, model, _ = openai_client.chat(rewrite_messages(question, history), model=self.model,
                                                 timeout=settings.FOLLOW_UP_REWRITE_TIMEOUT, max_retries=0)
         query = clean_query(text)
         return Reply(query, model, usage) if query else None

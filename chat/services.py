@@ -222,16 +222,19 @@ def _save_answer(turn: Turn, text: str, *, model: str = "", usage: dict | None =
         message = Message.objects.create(
             session=turn.session, role=Message.Role.ASSISTANT, content=text, model=model, usage=usage or {},
             status=status or (Message.Status.FAILED if error else Message.Status.COMPLETE), error=error,
-            sources=[
-                {"n": n, "document_id": hit.document_id, "document_title": hit.document_title,
-                 "chunk_id": hit.chunk_id, "score": hit.score, "cosine": hit.cosine,
-                 "snippet": hit.text[:SNIPPET_CHARS], "page": hit.page}
-                for n, hit in enumerate(turn.request.hits, start=1) if used is None or n in used
-            ],
+            sources=citations(turn.request.hits, used),
         )
         _retire_replaced(turn)
         ChatSession.objects.filter(pk=turn.session.pk).update(updated_at=message.created_at)
     return message
+
+
+def citations(hits, used: list[int] | None) -> list[dict]:
+    """The sources an answer keeps, numbered as the prompt numbered them ([1] is 1); `used`: None keeps all."""
+    return [{"n": n, "document_id": hit.document_id, "document_title": hit.document_title,
+             "chunk_id": hit.chunk_id, "score": hit.score, "cosine": hit.cosine,
+             "snippet": hit.text[:SNIPPET_CHARS], "page": hit.page}
+            for n, hit in enumerate(hits, start=1) if used is None or n in used]
 
 
 def _retire_replaced(turn: Turn) -> None:

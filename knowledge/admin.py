@@ -102,8 +102,8 @@ class DocumentAdmin(admin.ModelAdmin):
     list_select_related = ["uploaded_by", "collection"]
     actions = ["move", "retry", "reembed"]
     readonly_fields = ["filename", "source_path", "content_type", "human_size", "sha256", "status", "progress",
-                       "error", "attempts", "heartbeat_at", "chunk_count", "chunk_link", "uploaded_by", "created_at",
-                       "updated_at", "text_preview"]
+                       "error", "attempts", "heartbeat_at", "chunk_count", "chunk_link", "original_link", "uploaded_by",
+                       "created_at", "updated_at", "text_preview"]
     fields = ["title", "collection", *readonly_fields]
 
     def get_queryset(self, request) -> QuerySet:
@@ -162,6 +162,13 @@ class DocumentAdmin(admin.ModelAdmin):
     def chunk_link(self, document: Document) -> str:
         url = reverse("admin:knowledge_chunk_changelist") + f"?document__id__exact={document.pk}"
         return format_html('<a href="{}">{} chunk{}</a>', url, document.chunk_count, pluralize(document.chunk_count))
+
+    @admin.display(description="original file")
+    def original_link(self, document: Document) -> str:
+        if not document.original:
+            return "— (sent as text, not ready yet, or uploaded before originals were kept)"
+        return format_html('<a href="{}">Download {}</a>', reverse("document-original", args=[document.pk]),
+                           document.filename or "the original")
 
     @admin.display(description="extracted text (start)")
     def text_preview(self, document: Document) -> str:

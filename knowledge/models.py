@@ -6,6 +6,8 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 
+from knowledge.originals import original_name, originals_storage
+
 DEFAULT_COLLECTION = "General"  # where documents go when no collection is named (created when missing)
 
 
@@ -94,6 +96,9 @@ class Document(models.Model):
     filename = models.CharField(max_length=255, blank=True)  # as uploaded, display only; never a path
     content_type = models.CharField(max_length=100)
     size = models.PositiveBigIntegerField(default=0)  # bytes of the original upload
+    # The uploaded file, kept once the document is ready (knowledge/originals.py); blank for text sent as JSON.
+    original = models.FileField(storage=originals_storage, upload_to=original_name, max_length=200, blank=True,
+                                editable=False)
     sha256 = models.CharField(max_length=64, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     error = models.TextField(blank=True)

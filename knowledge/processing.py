@@ -5,7 +5,8 @@
 3. Chunk it, then embed and write the chunks batch by batch, reporting progress; the document is still
    `processing`, so search does not see them.
 4. In one transaction: check every chunk is there, take the place of the version it replaces (folder sync),
-   become `ready`, drop the uploaded bytes. Only now does search see it.
+   become `ready`, keep the uploaded bytes as the original file (knowledge/originals.py) and drop their rows.
+   Only now does search see it.
 Every step beats the lease: a deleted document stops the job within a beat (the reading child is killed).
 A reason a user can read ends the job as `failed`; a worker asked to stop gives the document back to the queue.
 """
@@ -22,6 +23,7 @@ from knowledge.errors import IngestError
 from knowledge.extraction import Extracted
 from knowledge.lease import Cancelled, Interrupted, Lease
 from knowledge.models import Document
+from knowledge.originals import delete_original, store_original
 from knowledge.sandbox import Limits, read_file
 from knowledge.uploads import discard_upload, read_upload
 
@@ -90,7 +92,7 @@ def _process(lease: Lease) -> None:
             services._store_chunks(locked, batch, vectors, embedder.model)
         lease.beat(chunks_embedded=start + len(batch))
     lease.beat(force=True, stage=Document.Stage.SAVING, chunks_embedded=len(chunks))
-    _finish(lease, len(chunks))
+    _finish(lease, len(chunks), data)
 
 
 def _read(lease: Lease, data: bytes, filename: str) -> Extracted:
@@ -107,8 +109,23 @@ def _read(lease: Lease, data: bytes, filename: str) -> Extracted:
     return reading.extracted
 
 
-def _finish(lease: Lease, chunk_count: int) -> None:
-    """All chunks are written: in one transaction, the document becomes ready (and searchable)."""
+def _finish(lease: Lease, chunk_count: int, data: bytes | None) -> None:
+    """All chunks are written: in one transaction, the document becomes ready (and searchable) and its uploaded
+    bytes become its original file. The file is written first; if the transaction does not commit, it goes."""
+    kept = ""
+    if data is not None:
+        document = lease.documents().first()
+        if document is None:
+            raise Cancelled()
+        kept = store_original(document, data)
+    try:
+        _make_ready(lease, chunk_count, kept)
+    except BaseException:
+        delete_original(kept)
+        raise
+
+
+def _make_ready(lease: Lease, chunk_count: int, original: str) -> None:
     with lease.locked() as document:
         written = document.chunks.count()
         if written != chunk_count:
@@ -122,6 +139,8 @@ def _finish(lease: Lease, chunk_count: int) -> None:
         document.job_token = ""
         document.replaces = None
         document.chunk_count = document.chunks_embedded = chunk_count
+        if original:
+            document.original.name = original
         document.save()  # a real save bumps updated_at, which the search index syncs on
         discard_upload(document)
     log.info("Document %s (%s) is ready: %d chunks", document.pk, document.title, chunk_count)

@@ -2,6 +2,7 @@ from django.contrib.auth.models import Group
 from rest_framework import serializers
 
 from knowledge.models import Chunk, Collection, Document
+from knowledge.reading import MAX_WINDOW_CHUNKS, WINDOW_CHUNKS
 from sessions_app.serializers import (
     BIDI_CONTROLS,
     CONTROL,
@@ -112,12 +113,15 @@ class DocumentSerializer(ModelSerializer):
         help_text="You may delete it, retry it or move it to another collection (its uploader, the collection's "
                   "owner, staff).")
     can_retry = serializers.SerializerMethodField()
+    has_original = serializers.SerializerMethodField(
+        help_text="Whether GET /api/documents/{id}/original downloads the uploaded file (kept once it is ready).")
 
     class Meta:
         model = Document
         fields = ["id", "title", "filename", "content_type", "size", "sha256", "status", "stage", "pages_read",
                   "page_count", "chunks_embedded", "chunk_count", "attempts", "error", "error_kind", "uploaded_by",
-                  "collection", "collection_name", "created_at", "updated_at", "can_delete", "can_retry"]
+                  "collection", "collection_name", "created_at", "updated_at", "can_delete", "can_retry",
+                  "has_original"]
         read_only_fields = fields
 
     def get_can_delete(self, document: Document) -> bool:
@@ -126,6 +130,9 @@ class DocumentSerializer(ModelSerializer):
 
     def get_can_retry(self, document: Document) -> bool:
         return document.status == Document.Status.FAILED and self.get_can_delete(document)
+
+    def get_has_original(self, document: Document) -> bool:
+        return bool(document.original)
 
 
 class WaitField(serializers.BooleanField):
@@ -208,3 +215,59 @@ class ChunkSerializer(serializers.ModelSerializer):
 def _vector(chunk: Chunk):
     vectors = getattr(chunk, "active_vectors", None)
     return vectors[0] if vectors else None
+
+
+class TextWindowQuerySerializer(serializers.Serializer):
+    chunk = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1,
+                                     help_text="Open at this chunk (a citation's chunk_id).")
+    position = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1,
+                                        help_text="Start the window at the chunk in this position (0: the start); "
+                                                  "ignored with `chunk`.")
+    count = serializers.IntegerField(required=False, min_value=1, max_value=MAX_WINDOW_CHUNKS, default=WINDOW_CHUNKS,
+                                     help_text="Chunks in the window.")
+
+
+class ReaderChunkSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Chunk
+        fields = ["id", "position", "start_char", "end_char", "page"]
+        read_only_fields = fields
+
+
+class ReaderPageSerializer(serializers.Serializer):
+    page = serializers.IntegerField(help_text="1-based page number.")
+    start_char = serializers.IntegerField(help_text="Where the page starts in the document's text.")
+
+
+class TextWindowSerializer(serializers.Serializer):
+    """A window of a document's extracted text (knowledge/reading.py): `text` is characters
+    [start_char, end_char) of the whole text (`length` characters); chunk and page offsets are in the whole
+    text's characters too. `previous`/`next` are the URLs of the windows before and after (null at the ends)."""
+
+    document = DocumentSerializer()
+    text = serializers.CharField()
+    start_char = serializers.IntegerField()
+    end_char = serializers.IntegerField()
+    length = serializers.IntegerField()
+    first_position = serializers.IntegerField()
+    chunk_count = serializers.IntegerField()
+    chunks = ReaderChunkSerializer(many=True)
+    pages = ReaderPageSerializer(many=True, help_text="PDFs: the page the window starts on, then each page that "
+                                                      "starts inside it. Empty for documents without pages.")
+    chunk = ReaderChunkSerializer(source="cited", allow_null=True, help_text="The chunk asked for with `chunk`.")
+    previous = serializers.SerializerMethodField()
+    next = serializers.SerializerMethodField()
+
+    def get_previous(self, window) -> str | None:
+        return self._link(window, window.previous)
+
+    def get_next(self, window) -> str | None:
+        return self._link(window, window.next)
+
+    def _link(self, window, where) -> str | None:
+        if where is None:
+            return None
+        position, count = where
+        url = f"/api/documents/{window.document.pk}/text?position={position}&count={count}"
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url

@@ -1,11 +1,13 @@
 import threading
 
 from django.conf import settings
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from knowledge import services
@@ -19,14 +21,18 @@ from knowledge.errors import (
     UnsupportedType,
 )
 from knowledge.models import Document
+from knowledge.originals import DOWNLOAD_TYPES, content_disposition, download_filename, download_type, originals
 from knowledge.parsers import UploadParser
 from knowledge.processing import document_process
+from knowledge.reading import NotReadable, PassageNotFound, text_window
 from knowledge.serializers import (
     ChunkSerializer,
     DocumentChangeSerializer,
     DocumentListQuerySerializer,
     DocumentSerializer,
     DocumentUploadSerializer,
+    TextWindowQuerySerializer,
+    TextWindowSerializer,
     upload_schema,
 )
 from knowledge.vectors import chunks_with_vectors
@@ -41,6 +47,12 @@ STATUS_OF = {
     DocumentTooLarge: 413, UnsupportedType: 415, EmptyDocument: 400, DuplicateDocument: 409,
     services.NotRetryable: 409, ExtractionFailed: 422, EmbeddingFailed: 502,
 }
+DOWNLOAD = "The uploaded file, as an attachment (Content-Disposition), typed by what it was read as."
+ORIGINAL_RESPONSES = {(200, media): OpenApiResponse(OpenApiTypes.BINARY, description=DOWNLOAD)
+                      for media in sorted({served for served, _ in DOWNLOAD_TYPES.values()})}
+# A download is never shown by the browser as a page: nothing in it may run, even if it were.
+DOWNLOAD_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
+                    "Cache-Control": "private, no-cache"}
 WAIT = OpenApiParameter("wait", OpenApiTypes.BOOL, description="Wait for the job: 201 ready, or its failure.")
 HIDDEN_DUPLICATE = "This document was already uploaded, to a collection you cannot read."
 
@@ -182,6 +194,47 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         document = self.get_object()
         page = self.paginate_queryset(chunks_with_vectors(document))
         return self.get_paginated_response(ChunkSerializer(page, many=True).data)
+
+    @extend_schema(parameters=[TextWindowQuerySerializer], responses={200: TextWindowSerializer, **errors(400, 409)})
+    @action(detail=True, methods=["get"])
+    def text(self, request, pk=None):
+        """The reader's window of the document's extracted text around a cited chunk (`chunk`) or from a position,
+        with the chunks and (PDFs) pages in it. 404: no such chunk here; 409: the document is not ready."""
+        document = self.get_object()
+        query = TextWindowQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            window = text_window(document=document, chunk_id=query.validated_data.get("chunk"),
+                                 position=query.validated_data.get("position"), count=query.validated_data["count"])
+        except PassageNotFound as exc:
+            raise NotFound(str(exc)) from None
+        except NotReadable as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(TextWindowSerializer(window, context=self.get_serializer_context()).data)
+
+    @extend_schema(responses=ORIGINAL_RESPONSES)
+    @action(detail=True, methods=["get"])
+    def original(self, request, pk=None):
+        """Download the uploaded file (kept once the document is ready). 404: not readable by you, sent as text,
+        or its file is gone."""
+        document = self.get_object()
+        if not document.original:
+            raise NotFound("This document has no original file: it was sent as text, or is not ready yet.")
+        try:
+            handle = originals.open(document.original.name, "rb")
+        except (FileNotFoundError, OSError):
+            raise NotFound("The original file of this document is missing from storage.") from None
+        response = FileResponse(handle, content_type=download_type(document.content_type))
+        response["Content-Disposition"] = content_disposition(download_filename(document))
+        for header, value in DOWNLOAD_HEADERS.items():
+            response[header] = value
+        return response
+
+    def perform_content_negotiation(self, request, force=False):
+        # A download answers with its own type; its errors, like every other, are JSON whatever was accepted.
+        if self.action == "original":
+            return JSONRenderer(), JSONRenderer.media_type
+        return super().perform_content_negotiation(request, force)
 
     def _refusal(self, error: IngestError) -> Response:
         body = {"detail": str(error)}

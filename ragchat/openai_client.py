@@ -68,17 +68,20 @@ def embed(texts: list[str], *, model: str) -> list[list[float]]:
     return vectors
 
 
-def chat(messages: list[dict], *, model: str, timeout: float | None = None, max_retries: int | None = None):
-    """One non-streamed chat completion: returns (text, usage dict, model name).
+def chat(messages: list[dict], *, model: str, timeout: float | None = None, max_retries: int | None = None,
+         sampling: dict | None = None):
+    """One non-streamed chat completion: returns (text, usage dict, model name, finish reason).
 
-    `timeout`/`max_retries` override the settings for this call (a short call that has a fallback)."""
+    `timeout`/`max_retries` override the settings for this call (a short call that has a fallback);
+    `sampling`: temperature, max_tokens, ... as a caller of ragchat's own OpenAI-format API asked."""
     options = {k: v for k, v in {"timeout": timeout, "max_retries": max_retries}.items() if v is not None}
     try:
         response = (client().with_options(**options) if options else client()).chat.completions.create(
-            model=model, messages=messages)
+            model=model, messages=messages, **(sampling or {}))
     except PROVIDER_ERRORS as exc:
         raise ProviderError(describe(exc)) from exc
-    return response.choices[0].message.content or "", _usage(response.usage), response.model or model
+    choice = response.choices[0]
+    return choice.message.content or "", _usage(response.usage), response.model or model, choice.finish_reason or "stop"
 
 
 def _usage(usage) -> dict:
@@ -95,15 +98,18 @@ BROKEN_STREAM = "The connection to the model service broke off before the answer
 
 
 class ChatStream:
-    """A streamed chat completion: iterate for text deltas; afterwards `model` and `usage` are known.
+    """A streamed chat completion: iterate for text deltas; afterwards `model`, `usage` and `finish_reason`
+    ("stop", or "length" when max_tokens cut it) are known.
 
     Raises ProviderError if the call fails or the stream breaks, including a stream that ends without a
     finish reason (a proxy that closed the body cleanly). Usage is asked for with
     stream_options.include_usage and recorded if the server sends it.
     """
 
-    def __init__(self, messages: list[dict], *, model: str):
+    def __init__(self, messages: list[dict], *, model: str, sampling: dict | None = None):
         self.messages, self.model, self.usage = messages, model, {}
+        self.sampling = sampling or {}
+        self.finish_reason = "stop"
 
     def __iter__(self):
         finished = started = False
@@ -121,7 +127,8 @@ class ChatStream:
                     if choice.delta and choice.delta.content:
                         sent.append(choice.delta.content)
                         yield choice.delta.content
-                    finished = finished or bool(choice.finish_reason)
+                    if choice.finish_reason:
+                        finished, self.finish_reason = True, choice.finish_reason
         except PROVIDER_ERRORS as exc:
             # Mid-stream, the SDK reports a dropped body as a "connection error": say what happened.
             timed_out = isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException)
@@ -137,9 +144,10 @@ class ChatStream:
     def _open(self):
         try:
             return client().chat.completions.create(model=self.model, messages=self.messages, stream=True,
-                                                    stream_options={"include_usage": True})
+                                                    stream_options={"include_usage": True}, **self.sampling)
         except openai.BadRequestError as exc:
             # Some OpenAI-compatible servers refuse the option: stream without usage rather than not at all.
             if "stream_options" not in str(exc):
                 raise
-            return client().chat.completions.create(model=self.model, messages=self.messages, stream=True)
+            return client().chat.completions.create(model=self.model, messages=self.messages, stream=True,
+                                                    **self.sampling)

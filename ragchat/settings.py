@@ -218,6 +218,25 @@ INDEX_INT8_OVER_ROWS = env.int("INDEX_INT8_OVER_ROWS", default=20_000)
 # worker processes, 1 (as OPENBLAS_NUM_THREADS=1 for numpy's float32 product).
 INDEX_SCAN_THREADS = env.int("INDEX_SCAN_THREADS", default=0)
 
+# --- Original files (issue 11: knowledge/originals.py; README "Citations and originals") ------------
+# An uploaded file is kept once its document is ready, for download, in the "originals" storage: a folder by
+# default (ORIGINALS_DIR; per checkout, never served by any URL but the checked download endpoint), or any Django
+# storage backend (ORIGINALS_STORAGE, its options as JSON in ORIGINALS_STORAGE_OPTIONS, e.g. django-storages' S3).
+# Web servers and workers must share it: workers write, web servers read.
+ORIGINALS_DIR = env("ORIGINALS_DIR", default=str(BASE_DIR / "var" / "originals"))
+_originals_backend = env("ORIGINALS_STORAGE", default="django.core.files.storage.FileSystemStorage")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "originals": {
+        "BACKEND": _originals_backend,
+        "OPTIONS": env.json("ORIGINALS_STORAGE_OPTIONS", default={})
+        or ({"location": ORIGINALS_DIR, "base_url": None, "file_permissions_mode": 0o600,
+             "directory_permissions_mode": 0o700}
+            if _originals_backend == "django.core.files.storage.FileSystemStorage" else {}),
+    },
+}
+
 # Uploads larger than this are streamed to a temporary file rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1024 * 1024

@@ -66,3 +66,9 @@ class LimitedTokenAuthentication(TokenAuthentication):
                 raise Throttled(wait=wait, detail=f"Too many invalid tokens from your address. "
                                                   f"Try again in {wait} seconds.")
             raise
+
+
+class LimitedBearerAuthentication(LimitedTokenAuthentication):
+    """The same tokens as `Authorization: Token <key>`, sent as OpenAI's clients send a key: `Bearer <key>`."""
+
+    keyword = "Bearer"

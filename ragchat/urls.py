@@ -23,6 +23,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("api/", include(api)),
+    path("v1/", include("chat.completion_urls")),  # the OpenAI-format API
     path("", include("chat.page_urls")),
 ]
 

@@ -1,11 +1,14 @@
 from django.contrib import admin
+from django.contrib.admin.utils import build_q_object_from_lookup_parameters
+from django.core.exceptions import FieldError, ValidationError
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from sessions_app.feedback_export import csv_lines
-from sessions_app.models import ChatSession, Feedback, Message, TokenUsage
+from sessions_app.models import ApiUsage, ChatSession, Feedback, Message, TokenUsage
 from sessions_app.usage import usage_by_day_and_user, usage_by_user
 
 USAGE_ROWS = 500  # rows of the per-day table; narrow the dates to see further back
@@ -98,7 +101,8 @@ class FeedbackAdmin(ReadOnlyAdmin):
 
 @admin.register(TokenUsage)
 class TokenUsageAdmin(ReadOnlyAdmin):
-    """Tokens per user and per day, from Message.usage; the filters narrow the messages that are summed."""
+    """Tokens per user and per day, from Message.usage and ApiUsage (the /v1 API's calls); the filters narrow the
+    messages and the calls that are summed."""
 
     change_list_template = "admin/sessions_app/tokenusage/change_list.html"
     date_hierarchy = "created_at"
@@ -115,12 +119,30 @@ class TokenUsageAdmin(ReadOnlyAdmin):
         if changelist is None:  # a redirect, after a filter the admin refused
             return response
         messages = changelist.queryset.order_by()
+        calls = _api_calls(request, changelist)
         response.context_data.update({
-            "by_user": usage_by_user(messages),
-            "by_day": usage_by_day_and_user(messages, limit=USAGE_ROWS),
+            "by_user": usage_by_user(messages, calls),
+            "by_day": usage_by_day_and_user(messages, calls, limit=USAGE_ROWS),
             "day_rows_limit": USAGE_ROWS,
         })
         return response
+
+
+def _api_calls(request, changelist) -> QuerySet:
+    """The API calls the change list's filters select: the same dates, model and user search as its messages
+    (ApiUsage names those fields alike). A filter on something only messages have (role=...) selects none."""
+    filters, _, remaining, _, _ = changelist.get_filters(request)
+    calls = ApiUsage.objects.order_by()
+    try:
+        for spec in filters:
+            narrowed = spec.queryset(request, calls)
+            calls = calls if narrowed is None else narrowed
+        calls = calls.filter(build_q_object_from_lookup_parameters(remaining))
+    except (FieldError, ValueError, ValidationError):
+        return ApiUsage.objects.none()
+    if changelist.query:
+        calls = calls.filter(user__username__icontains=changelist.query)
+    return calls
 
 
 def _start(text: str, limit: int) -> str:

@@ -112,3 +112,25 @@ class TokenUsage(Message):
         proxy = True
         verbose_name = "token usage"
         verbose_name_plural = "token usage"
+
+
+class ApiUsage(models.Model):
+    """What one call of the OpenAI-format API (/v1/chat/completions) cost. Such calls keep no chat session (the
+    client holds the conversation), so their tokens are recorded here for the usage report."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_usage")
+    requested = models.CharField(max_length=200)  # the ragchat model the client asked for: "ragchat", ...
+    model = models.CharField(max_length=200, blank=True)  # the language model that answered, as on Message
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    failed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API usage"
+        verbose_name_plural = "API usage"
+        indexes = [models.Index(fields=["created_at"], name="api_usage_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} via {self.requested}: {self.prompt_tokens}+{self.completion_tokens} tokens"

@@ -112,6 +112,7 @@ class ModelSerializer(serializers.ModelSerializer):
 
 
 SCOPE_MAX_ITEMS = 100
+SCOPE_FIELDS = ("scope", "scope_items")
 
 
 class ScopeSerializer(serializers.Serializer):
@@ -143,9 +144,12 @@ class ScopeSerializer(serializers.Serializer):
         return session
 
     def to_representation(self, session):
-        items = self.parent.scope_items_of(session)
-        return {"collections": [i["id"] for i in items if i["kind"] == "collection"],
-                "documents": [i["id"] for i in items if i["kind"] == "document"]}
+        return scope_ids(self.parent.scope_items_of(session))
+
+
+def scope_ids(items: list[dict]) -> dict:
+    return {"collections": [i["id"] for i in items if i["kind"] == "collection"],
+            "documents": [i["id"] for i in items if i["kind"] == "document"]}
 
 
 class ScopeItemSerializer(serializers.Serializer):
@@ -211,6 +215,46 @@ class ChatSessionSerializer(ModelSerializer):
     def get_match(self, session):
         content = getattr(session, "match_content", None)
         return match_snippet(content, self.context["search"]) if content and self.context.get("search") else None
+
+    def list_items(self, rows: list[dict]) -> list[dict]:
+        """What many=True writes for a page of the list, from rows of `values(*stored_fields())` with
+        `message_count` (and `match_content` when searching) added: the same fields and representations,
+        without a model instance and an attribute lookup per field and row, which were half a page's time."""
+        plain = [(name, field) for name, field in self.fields.items() if name not in ("match", *SCOPE_FIELDS)]
+        search = self.context.get("search")
+        scopes = self._page_scope_items([row["id"] for row in rows])
+        items = []
+        for row in rows:
+            item = {name: None if row[name] is None else field.to_representation(row[name]) for name, field in plain}
+            content = row.get("match_content")
+            item["match"] = match_snippet(content, search) if content and search else None
+            scope_items = scopes.get(row["id"], [])
+            item["scope"] = scope_ids(scope_items)
+            item["scope_items"] = scope_items
+            items.append(item)
+        return items
+
+    def _page_scope_items(self, ids: list) -> dict:
+        """{session id: its readable scope items} for a page of the list, in two queries."""
+        if not ids:
+            return {}
+        readable = self._readable_collections()
+        found: dict = {}
+        collections = (ChatSession.scope_collections.through.objects.filter(chatsession_id__in=ids)
+                       .values_list("chatsession_id", "collection_id", "collection__name"))
+        for session, pk, name in collections:
+            if readable is None or pk in readable:
+                found.setdefault(session, []).append({"kind": "collection", "id": pk, "name": name})
+        documents = (ChatSession.scope_documents.through.objects.filter(chatsession_id__in=ids)
+                     .values_list("chatsession_id", "document_id", "document__title", "document__collection_id"))
+        for session, pk, title, collection in documents:
+            if readable is None or collection in readable:
+                found.setdefault(session, []).append({"kind": "document", "id": pk, "name": title})
+        return found
+
+    @classmethod
+    def stored_fields(cls) -> list[str]:
+        return [name for name in cls.Meta.fields if name not in ("message_count", "match", *SCOPE_FIELDS)]
 
     def create(self, validated_data):
         validated_data.setdefault("name", DEFAULT_SESSION_NAME)

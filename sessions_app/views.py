@@ -3,7 +3,8 @@
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Count, Prefetch
+from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -68,14 +69,19 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
 
     def get_throttles(self):
         # A search reads every message of the user's chats (LIKE): it counts against the search limit.
-        searching = self.action == "list" and self.request.query_params.get("search", "").strip()
+        searching = self.action == "list" and self.list_query()["search"]
         return [rate("search")()] if searching else []
 
     def get_queryset(self):
+        # Each chat's messages counted by a subquery of its own row: a page of the list counts its 50 chats only,
+        # and the list's total (count(), which drops unused annotations) reads the session index alone.
+        counted = (Message.objects.filter(session=OuterRef("pk")).order_by().values("session")
+                   .annotate(n=Count("id")).values("n"))
         scoped = Prefetch("scope_documents", queryset=Document.objects.only("id", "title", "collection"))
-        sessions = ChatSession.objects.filter(owner=self.request.user).prefetch_related("scope_collections", scoped)
-        if self.action != "list":  # one chat: count its messages in the same query
-            sessions = sessions.annotate(message_count=Count("messages"))
+        sessions = (ChatSession.objects.filter(owner=self.request.user)
+                    .annotate(message_count=Coalesce(Subquery(counted), 0)))
+        if self.action != "list":  # the list reads a page's scopes itself (ChatSessionSerializer.list_items)
+            sessions = sessions.prefetch_related("scope_collections", scoped)
         if self.action == "list":
             query = self.list_query()
             sessions = sessions.filter(archived=query["archived"])
@@ -84,23 +90,24 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
         return sessions.order_by("-pinned", "-updated_at", "-created_at")
 
     def list_query(self) -> dict:
-        query = SessionListQuerySerializer(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
-        return query.validated_data
+        """?search= and ?archived=, validated once per request (the throttles, the queryset and the
+        serializer all ask)."""
+        if not hasattr(self, "_list_query"):
+            query = SessionListQuerySerializer(data=self.request.query_params)
+            query.is_valid(raise_exception=True)
+            self._list_query = query.validated_data
+        return self._list_query
 
     def get_serializer_context(self):
         search = self.list_query()["search"] if self.action == "list" else ""
         return {**super().get_serializer_context(), "search": search}
 
     def list(self, request, *args, **kwargs):
-        # Messages are counted for the page's chats only (one grouped query), not joined into the whole list:
-        # the page's own query and the total count then read the session index alone.
-        page = self.paginate_queryset(self.get_queryset())
-        counts = dict(Message.objects.filter(session__in=page).values("session").annotate(n=Count("id"))
-                      .values_list("session", "n"))
-        for session in page:
-            session.message_count = counts.get(session.pk, 0)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        # A page of plain rows (ChatSessionSerializer.list_items) rather than a model instance per chat.
+        search = self.list_query()["search"]
+        fields = [*ChatSessionSerializer.stored_fields(), "message_count", *(["match_content"] if search else [])]
+        page = self.paginate_queryset(self.get_queryset().values(*fields))
+        return self.get_paginated_response(self.get_serializer().list_items(page))
 
     def perform_create(self, serializer):
         serializer.save(owner=self.request.user)

@@ -134,4 +134,9 @@ export const api = {
   deleteDocument: (id) => request("DELETE", `/api/documents/${id}`),
   retryDocument: (id) => request("POST", `/api/documents/${id}/retry`),
   uploadDocument: (file, events) => uploadFile("/api/documents", file, events), // events.fields: {collection}
+  // The reader's window of a document's text, around a cited chunk (or from its start); follow `previous`/`next`.
+  documentText: (id, { chunk } = {}) =>
+    request("GET", `/api/documents/${id}/text${chunk ? `?chunk=${encodeURIComponent(chunk)}` : ""}`),
+  page: (url) => request("GET", url),
+  originalUrl: (id) => `/api/documents/${id}/original`,
 };

@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { Conversation } from "./conversation.js";
 import { KnowledgeBase } from "./documents.js";
 import { Menu } from "./menu.js";
+import { Reader } from "./reader.js";
 import { Catalog, Mentions, ScopeBar, scopeBody } from "./scope.js";
 import { SessionList } from "./sessions.js";
 
@@ -156,6 +157,8 @@ $("open-kb").addEventListener("click", () => {
   knowledgeBase.open();
 });
 
+const reader = new Reader({ dialog: $("reader-dialog") });
+
 const conversation = new Conversation({
   scroller: $("messages"),
   thread: $("thread"),
@@ -179,6 +182,7 @@ const conversation = new Conversation({
     if (sessionId === current) showSession(session);
   },
   onOpenKnowledgeBase: () => knowledgeBase.open(),
+  onOpenSource: (source) => reader.open(source),
 });
 
 async function openSession(id, { push }) {

@@ -15,8 +15,9 @@ const STOP_GRACE_MS = 3000;
 let keys = 0; // ids for source anchors of messages that have no id yet
 
 export class Conversation {
-  constructor({ scroller, thread, status, onBusy, onStopping, onTurnDone, onOpenKnowledgeBase }) {
-    Object.assign(this, { scroller, thread, status, onBusy, onStopping, onTurnDone, onOpenKnowledgeBase });
+  constructor({ scroller, thread, status, onBusy, onStopping, onTurnDone, onOpenKnowledgeBase, onOpenSource }) {
+    Object.assign(this, { scroller, thread, status, onBusy, onStopping, onTurnDone, onOpenKnowledgeBase,
+      onOpenSource });
     this.sessionId = null;
     this.busy = false;
     this.stream = null; // {sessionId, controller, stopping, timer} while an answer streams
@@ -141,13 +142,16 @@ export class Conversation {
 
   #renderBody(article, text, sources = []) {
     const key = article.dataset.key;
-    const numbers = new Set(sources.map((s) => Number(s.n)));
+    const byNumber = new Map(sources.map((s) => [Number(s.n), s]));
     const cite = (n) => {
-      if (!numbers.has(n)) return null;
+      if (!byNumber.has(n)) return null;
       const a = el("a", "cite", `[${n}]`);
       a.href = `#src-${key}-${n}`;
+      a.setAttribute("aria-label", `Source ${n}: open ${byNumber.get(n).document_title || "the document"} at the passage`);
       a.addEventListener("click", (event) => {
         event.preventDefault();
+        // [n] opens the document at the cited passage; a source without its document shows its snippet.
+        if (this.#openSource(byNumber.get(n))) return;
         const details = article.querySelector(`#src-${key}-${n} details`);
         if (!details) return;
         details.open = true;
@@ -174,11 +178,23 @@ export class Conversation {
       // A glimpse of the passage tells apart several sources from one document.
       summary.append(el("span", "source-preview", (source.snippet || "").replace(/\s+/g, " ").slice(0, 160)));
       details.append(summary, el("blockquote", "snippet", source.snippet || ""));
+      if (source.document_id && source.chunk_id) {
+        const open = el("button", "link-button source-open", "Open in document");
+        open.type = "button";
+        open.addEventListener("click", () => this.#openSource(source));
+        details.append(open);
+      }
       item.append(details);
       list.append(item);
     }
     section.append(list);
     return section;
+  }
+
+  #openSource(source) {
+    if (!source || !source.document_id || !this.onOpenSource) return false;
+    this.onOpenSource({ documentId: source.document_id, chunkId: source.chunk_id, title: source.document_title });
+    return true;
   }
 
   #showError(article, detail, retryable = true) {

@@ -2,6 +2,7 @@
 // while a worker reads and embeds it (the list is polled while anything is unfinished); retry, cancel, delete.
 import { api, detailOf } from "./api.js";
 import { confirmDialog } from "./dialogs.js";
+import { icon } from "./icons.js";
 
 const POLL_MS = 1500;
 const unfinished = (doc) => doc.status === "pending" || doc.status === "processing";
@@ -246,6 +247,15 @@ export class KnowledgeBase {
     if (unfinished(doc)) main.append(this.#progress(doc, title));
     if (doc.status === "failed" && doc.error) main.append(el("div", "document-error", doc.error));
     item.append(main);
+    if (doc.has_original) {
+      const download = el("a", "icon-button");
+      download.href = api.originalUrl(doc.id);
+      download.setAttribute("download", "");
+      download.setAttribute("aria-label", `Download the original of “${title}”`);
+      download.title = "Download original";
+      download.append(icon("download"));
+      item.append(download);
+    }
     if (doc.can_retry) {
       const retry = el("button", "button button-small", "Retry");
       retry.type = "button";

@@ -8,6 +8,7 @@ const PATHS = {
   regenerate: "M20 12a8 8 0 1 1-2.4-5.7M20 4v5h-5",
   edit: "M4 20h4L19 9l-4-4L4 16zM13.5 6.5l4 4",
   stop: "M7 7h10v10H7z",
+  download: "M12 4v11M7 10l5 5 5-5M5 20h14",
 };
 
 export function icon(name) {

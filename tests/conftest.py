@@ -17,6 +17,15 @@ def index_snapshots_in_a_temporary_folder(settings, tmp_path_factory):
     settings.INDEX_SNAPSHOT_DIR = str(tmp_path_factory.getbasetemp() / "index-snapshots")
 
 
+@pytest.fixture(autouse=True)
+def originals_in_a_temporary_folder(settings, tmp_path_factory):
+    """Original files of each test go to a temporary folder of their own (not the test's tmp_path, which tests
+    ingest as a folder), never the checkout's var/originals."""
+    settings.STORAGES = {**settings.STORAGES, "originals": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path_factory.mktemp("originals")), "base_url": None}}}
+
+
 @pytest.fixture
 def user(db):
     return make_user("alice")

@@ -123,6 +123,14 @@ def _tokens(text: str) -> list[str]:
     return parts + ([current] if current else [])
 
 
+def _limited(body: dict, text: str) -> tuple[str, str]:
+    """The answer cut at the request's max_tokens (one token per word here), and its finish reason."""
+    limit, tokens = body.get("max_tokens"), _tokens(text)
+    if isinstance(limit, int) and len(tokens) > limit:
+        return "".join(tokens[:limit]), "length"
+    return text, "stop"
+
+
 def _handler_for(server: FakeOpenAI):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -189,17 +197,17 @@ def _handler_for(server: FakeOpenAI):
             return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
         def _completion(self, body: dict):
-            text = server.reply_text(body)
+            text, finish_reason = _limited(body, server.reply_text(body))
             self._json(200, {
                 "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", ""),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop"}],
+                             "finish_reason": finish_reason}],
                 "usage": self._usage(body, text),
             })
 
         def _stream(self, body: dict, cut_after: int | None, hold_after: int | None = None):
-            text = server.reply_text(body)
+            text, finish_reason = _limited(body, server.reply_text(body))
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
@@ -219,7 +227,7 @@ def _handler_for(server: FakeOpenAI):
                     self.close_connection = True
                     return
                 self._event({**base, "choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]})
-            self._event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            self._event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]})
             if (body.get("stream_options") or {}).get("include_usage"):
                 self._event({**base, "choices": [], "usage": self._usage(body, text)})
             self._chunk(b"data: [DONE]\n\n")

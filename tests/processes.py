@@ -21,8 +21,14 @@ def child_database_url() -> str:
     return f"mysql://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{db['NAME']}"
 
 
+def child_originals_dir() -> str:
+    """The test's folder of original files (tests/conftest.py), so a child process keeps them where the test looks."""
+    return settings.STORAGES["originals"]["OPTIONS"]["location"]
+
+
 def child_env(**extra) -> dict:
-    return {**os.environ, "DATABASE_URL": child_database_url(), "EMBEDDING_BACKEND": "local", **extra}
+    return {**os.environ, "DATABASE_URL": child_database_url(), "EMBEDDING_BACKEND": "local",
+            "ORIGINALS_DIR": child_originals_dir(), **extra}
 
 
 def manage(*args: str, **env) -> subprocess.Popen:

@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.processes import child_originals_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 TEST_SECRET_KEY = "tests-only-" + "k3y-not-for-production-" * 3
@@ -53,7 +55,7 @@ class ProductionServer:
         self.port = listener.getsockname()[1]
         env = {**os.environ, "SECRET_KEY": os.environ.get("SECRET_KEY", TEST_SECRET_KEY),
                "DJANGO_SETTINGS_MODULE": "ragchat.settings", "DATABASE_URL": self.database_url,
-               "LOG_LEVEL": "WARNING", **self.extra_env}
+               "LOG_LEVEL": "WARNING", "ORIGINALS_DIR": child_originals_dir(), **self.extra_env}
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [str(GUNICORN), "-c", "python:ragchat.gunicorn_conf", "--bind", f"fd://{listener.fileno()}",

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
+from knowledge.services import document_ingest
 from tests.factories import make_document, make_session, make_user
 from tests.production_server import ProductionServer, database_url
 
@@ -23,6 +24,9 @@ def fuzzed_server(transactional_db):
     user = make_user("fuzzer")
     make_session(user, "Seeded")
     make_document("Seeded knowledge for the fuzzer to find: volcanoes, glaciers and rivers.", user=user)
+    # A document with its original file kept (HTML: the download the schema must describe most carefully).
+    document_ingest(data=b"<html><body><p>Seeded page about deserts and oases.</p></body></html>",
+                    filename="seeded.html", user=user)
     token = Token.objects.create(user=user).key
     env = {"LOG_LEVEL": "ERROR", **{f"THROTTLE_{scope}": "1000000/minute" for scope in ("CHAT", "UPLOADS", "SEARCH")}}
     with ProductionServer(database_url(connection.settings_dict), env=env) as server:

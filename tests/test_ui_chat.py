@@ -62,12 +62,15 @@ def test_ask_a_question_and_see_the_streamed_answer_cite_the_uploaded_document(s
     states = page.evaluate("window.sendStates")
     assert states[0] is True and states[-1] is False and False not in states[:-1]
 
-    # The [1] marker links to its source; following it opens the snippet.
+    # The [1] marker opens the document at its passage (tests/test_ui_reader.py); the source card opens the snippet.
     citation = answer.locator(".message-body a.cite").first
     expect(citation).to_have_text("[1]")
+    citation.click()
+    expect(page.get_by_role("dialog", name="handbook").locator("mark")).to_contain_text("twenty-five days")
+    page.keyboard.press("Escape")
     snippet = answer.locator(".source .snippet").first
     expect(snippet).to_be_hidden()
-    citation.click()
+    answer.locator(".source summary").first.click()
     expect(snippet).to_be_visible()
     expect(snippet).to_contain_text("twenty-five days")
     shots(page, "source-open")

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('knowledge', '0005_vectors_in_narrow_tables'),
+        ('knowledge', '0006_document_original'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

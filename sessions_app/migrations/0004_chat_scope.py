@@ -6,8 +6,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('knowledge', '0006_collections'),
-        ('sessions_app', '0002_session_pin_archive_stop_message_stopped_feedback'),
+        ('knowledge', '0007_collections'),
+        ('sessions_app', '0003_api_usage'),
     ]
 
     operations = [

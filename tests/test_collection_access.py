@@ -49,7 +49,7 @@ def test_staff_read_every_collection(staff_user, world):
     assert titles(client.get("/api/documents").json()) == ["Gateway runbook", "Handbook", "Salary bands"]
 
 
-@pytest.mark.parametrize("suffix", ["", "/chunks"])
+@pytest.mark.parametrize("suffix", ["", "/chunks", "/text"])
 def test_detail_and_chunks_of_an_unreadable_document_are_404(api, world, suffix):
     assert api.get(f"/api/documents/{world['runbook'].pk}{suffix}").status_code == 404
     assert api.get(f"/api/documents/{world['salary'].pk}{suffix}").status_code == 200

@@ -22,7 +22,8 @@ from chat.followups import needs_rewrite
 from chat.llm import ChatRequest, get_backend
 from chat.prompts import build_rag_messages, retrieval_query
 from chat.services import DISCONNECTED, INTERNAL_ERROR, citations
-from knowledge import index
+from knowledge import scope as knowledge_scope
+from knowledge.services import search_for
 from ragchat.db import release_connection
 from ragchat.openai_client import ProviderError
 from sessions_app.models import ApiUsage
@@ -56,7 +57,7 @@ def prepare(*, user, request: CompletionRequest) -> CompletionTurn:
     scope = scope_for(user, request.model)  # UnknownModel: nothing else happens
     turn = CompletionTurn(user, request, scope, ChatRequest(request.question, [], []))
     try:
-        hits = _search(scope, _search_query(turn), settings.RAG_TOP_K)
+        hits = _search(user, scope, _search_query(turn), settings.RAG_TOP_K)
     except ProviderError as exc:
         _record(turn, get_backend().model, {}, failed=True)
         raise CompletionFailed(f"Searching the knowledge base failed. {exc}") from exc
@@ -105,9 +106,11 @@ def complete_stream(turn: CompletionTurn) -> Iterator[tuple[str, object]]:
 
 
 # --- steps ----------------------------------------------------------------------------------------
-def _search(scope: Scope, query: str, k: int) -> list:
-    """The passages the scope's documents hold for `query` (`ragchat`: the whole readable knowledge base)."""
-    return index.search(query, k, min_score=settings.RAG_MIN_SCORE)
+def _search(user, scope: Scope, query: str, k: int) -> list:
+    """The passages the scope's documents hold for `query` (`ragchat`: the whole readable knowledge base), among
+    those `user` may read now."""
+    within = knowledge_scope.Scope(collections=scope.collections) if scope.collections else None
+    return search_for(user=user, query=query, k=k, scope=within, min_score=settings.RAG_MIN_SCORE)
 
 
 def _search_query(turn: CompletionTurn) -> str:

@@ -26,7 +26,8 @@ from chat import stopping
 from chat.followups import needs_rewrite
 from chat.llm import ChatRequest, get_backend
 from chat.prompts import build_rag_messages, retrieval_query
-from knowledge import index
+from knowledge.scope import Scope
+from knowledge.services import search_for
 from ragchat.db import release_connection
 from ragchat.openai_client import ProviderError
 from sessions_app.models import DEFAULT_SESSION_NAME, ChatSession, Message
@@ -96,7 +97,9 @@ def _prepare(session: ChatSession, question: Message, *, replaces=(), started_at
     earlier = _earlier_messages(session, question)
     turn = Turn(session, question, ChatRequest(question.content, [], []), list(replaces), started_at)
     try:
-        hits = index.search(_search_query(question, earlier), settings.RAG_TOP_K, min_score=settings.RAG_MIN_SCORE)
+        # Only what the asker may read now, within the chat's scope: a retry after losing access finds less.
+        hits = search_for(user=session.owner, query=_search_query(question, earlier), k=settings.RAG_TOP_K,
+                          scope=chat_scope(session), min_score=settings.RAG_MIN_SCORE)
     except ProviderError as exc:  # an embedding service that fails: the question stays, the answer failed
         raise TurnFailed(question, _save_answer(turn, "", error=f"Searching the knowledge base failed. {exc}")) from exc
     history = [{"role": m.role, "content": m.content} for m in earlier]
@@ -171,6 +174,11 @@ def _save_question(session: ChatSession, text: str) -> Message:
     # written meanwhile by another request stays.
     session.save(update_fields=["name", "archived", "updated_at"])
     return question
+
+
+def chat_scope(session: ChatSession) -> Scope:
+    return Scope(tuple(session.scope_collections.values_list("pk", flat=True)),
+                 tuple(session.scope_documents.values_list("pk", flat=True)))
 
 
 def _last_exchange(session: ChatSession) -> tuple[Message, list[int]]:

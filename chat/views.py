@@ -29,8 +29,8 @@ from chat.serializers import (
     SearchQuerySerializer,
     chat_turn_schema,
 )
-from knowledge import index
 from knowledge.embeddings import get_embedder
+from knowledge.services import search_for
 from ragchat.schema import errors
 from ragchat.throttles import rate
 from sessions_app.models import ChatSession
@@ -137,10 +137,10 @@ def _sse(event: str, data: dict) -> str:
 @api_view(["GET"])
 @throttle_classes([rate("search")])
 def search(request):
-    """GET /api/search?q=...&k=5 — the knowledge base's chunks that best match q, best first."""
+    """GET /api/search?q=...&k=5 — the chunks that best match q among the documents you may read, best first."""
     query = SearchQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
-    hits = index.search(query.validated_data["q"], query.validated_data["k"])
+    hits = search_for(user=request.user, query=query.validated_data["q"], k=query.validated_data["k"])
     return Response(SearchHitSerializer(hits, many=True).data)
 
 

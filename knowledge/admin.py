@@ -1,15 +1,16 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpResponseRedirect
+from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat, pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 
 from knowledge import services
 from knowledge.extraction import SUPPORTED_EXTENSIONS
-from knowledge.models import Chunk, Document
+from knowledge.models import Chunk, Collection, Document
 
 
 class DocumentUploadForm(forms.ModelForm):
@@ -18,10 +19,12 @@ class DocumentUploadForm(forms.ModelForm):
 
     file = forms.FileField(help_text=f"Supported: {', '.join(SUPPORTED_EXTENSIONS)}.")
     title = forms.CharField(max_length=300, required=False, help_text="Defaults to the file name.")
+    collection = forms.ModelChoiceField(Collection.objects.all(), required=False,
+                                        help_text="Defaults to the default collection.")
 
     class Meta:
         model = Document
-        fields = ["title"]
+        fields = ["title", "collection"]
 
     def __init__(self, *args, request=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -37,7 +40,7 @@ class DocumentUploadForm(forms.ModelForm):
         try:
             document = services.document_submit(
                 data=upload.read(), filename=upload.name or "", title=cleaned.get("title", ""),
-                user=self.request.user if self.request else None,
+                user=self.request.user if self.request else None, collection=cleaned.get("collection"),
             )
         except services.DuplicateDocument as exc:
             raise forms.ValidationError(f"{exc} (document #{exc.existing.pk}).") from exc
@@ -49,17 +52,59 @@ class DocumentUploadForm(forms.ModelForm):
         return cleaned
 
 
+class MoveForm(forms.Form):
+    collection = forms.ModelChoiceField(Collection.objects.all(), help_text="The collection to move them to.")
+
+
+@admin.register(Collection)
+class CollectionAdmin(admin.ModelAdmin):
+    """Who reads what: a collection is read by everyone signed in, or by the members of its groups."""
+
+    list_display = ["name", "visibility", "group_names", "owner", "documents_link", "created_at"]
+    list_filter = ["visibility", "groups"]
+    search_fields = ["name", "description"]
+    filter_horizontal = ["groups"]
+    list_select_related = ["owner"]
+    fields = ["name", "description", "visibility", "groups", "owner", "created_at"]
+    readonly_fields = ["created_at"]
+
+    def get_queryset(self, request) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("groups").annotate(document_count=Count("documents"))
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, [obj])
+
+    def delete_queryset(self, request, queryset):
+        # The admin already refuses a collection that holds documents (PROTECT); this covers one filled meanwhile.
+        for collection in queryset:
+            try:
+                services.collection_delete(collection=collection)
+            except services.CollectionNotEmpty as exc:
+                self.message_user(request, f"Not deleted: {collection}: {exc}", messages.ERROR)
+
+    @admin.display(description="groups")
+    def group_names(self, collection: Collection) -> str:
+        if collection.visibility == Collection.Visibility.EVERYONE:
+            return "—"
+        return ", ".join(g.name for g in collection.groups.all()) or "(owner only)"
+
+    @admin.display(description="documents", ordering="document_count")
+    def documents_link(self, collection: Collection) -> str:
+        url = reverse("admin:knowledge_document_changelist") + f"?collection__id__exact={collection.pk}"
+        return format_html('<a href="{}">{}</a>', url, collection.document_count)
+
+
 class DocumentAdmin(admin.ModelAdmin):
-    list_display = ["title", "status", "progress", "human_size", "chunk_count", "uploaded_by", "content_type",
-                    "created_at"]
-    list_filter = ["status", "content_type"]
+    list_display = ["title", "collection", "status", "progress", "human_size", "chunk_count", "uploaded_by",
+                    "content_type", "created_at"]
+    list_filter = ["collection", "status", "content_type"]
     search_fields = ["title", "filename", "source_path"]
-    list_select_related = ["uploaded_by"]
-    actions = ["retry", "reembed"]
+    list_select_related = ["uploaded_by", "collection"]
+    actions = ["move", "retry", "reembed"]
     readonly_fields = ["filename", "source_path", "content_type", "human_size", "sha256", "status", "progress",
                        "error", "attempts", "heartbeat_at", "chunk_count", "chunk_link", "original_link", "uploaded_by",
                        "created_at", "updated_at", "text_preview"]
-    fields = ["title", *readonly_fields]
+    fields = ["title", "collection", *readonly_fields]
 
     def get_queryset(self, request) -> QuerySet:
         return super().get_queryset(request).defer("text", "page_starts")
@@ -76,7 +121,7 @@ class DocumentAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request, obj=None):
-        return ["file", "title"] if obj is None else self.fields
+        return ["file", "title", "collection"] if obj is None else self.fields
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.readonly_fields
@@ -129,6 +174,22 @@ class DocumentAdmin(admin.ModelAdmin):
     def text_preview(self, document: Document) -> str:
         text = Document.objects.filter(pk=document.pk).values_list("text", flat=True).first() or ""
         return text[:2000] + ("…" if len(text) > 2000 else "")
+
+    @admin.action(description="Move selected documents to a collection")
+    def move(self, request, queryset):
+        """A form asking for the collection; posted back with it, the documents move."""
+        form = MoveForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            collection = form.cleaned_data["collection"]
+            for document in queryset:
+                services.document_move(document=document, collection=collection)
+            self.message_user(request, f"Moved {len(queryset)} document(s) to “{collection}”.", messages.SUCCESS)
+            return None
+        return render(request, "admin/knowledge/move_documents.html", {
+            **self.admin_site.each_context(request), "title": "Move documents to a collection", "form": form,
+            "documents": queryset, "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        })
 
     @admin.action(description="Retry selected failed documents")
     def retry(self, request, queryset):

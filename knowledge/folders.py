@@ -6,6 +6,8 @@ Every document from a file remembers its absolute path (Document.source_path). I
   stays searchable until the new one is ready, and goes in the same transaction (knowledge/processing.py);
 - `added` when no document has its path;
 and with `prune`, documents whose file is gone from the folders given are deleted (`removed`).
+Sync and prune look inside one collection only (the one the files go to): the same folder synced into another
+collection leaves this one's documents alone.
 """
 
 import hashlib
@@ -15,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 
 from knowledge import services
-from knowledge.models import Document
+from knowledge.models import Collection, Document
 
 ADDED, REPLACED, UNCHANGED = "added", "replaced", "unchanged"
 
@@ -45,16 +47,18 @@ def collect_files(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, missing
 
 
-def submit_file(path: Path, *, title: str = "", sync: bool = False, enqueue: bool = True) -> Submitted:
-    """Queue one file as a document (see the module's docstring for `sync`). Raises IngestError (DuplicateDocument
-    when another document has the same bytes) or OSError."""
+def submit_file(path: Path, *, collection: Collection, title: str = "", sync: bool = False,
+                enqueue: bool = True) -> Submitted:
+    """Queue one file as a document of `collection` (see the module's docstring for `sync`). Raises IngestError
+    (DuplicateDocument when another document, in any collection, has the same bytes) or OSError."""
     if path.stat().st_size > settings.DOCUMENT_MAX_BYTES:
         raise services.too_large()
     data = path.read_bytes()
     key = source_key(path)
     replaced = None
     if sync:
-        versions = Document.objects.filter(source_path=key).exclude(status=Document.Status.FAILED)
+        versions = Document.objects.filter(source_path=key, collection=collection).exclude(
+            status=Document.Status.FAILED)
         same = versions.filter(sha256=hashlib.sha256(data).hexdigest()).first()
         if same is not None:
             return Submitted(UNCHANGED, same)
@@ -62,19 +66,20 @@ def submit_file(path: Path, *, title: str = "", sync: bool = False, enqueue: boo
             services.document_delete(document=outdated)
         replaced = versions.filter(status=Document.Status.READY).order_by("-created_at").first()
     document = services.document_submit(data=data, filename=path.name, title=title, source_path=key,
-                                        replaces=replaced, enqueue=enqueue)
+                                        replaces=replaced, enqueue=enqueue, collection=collection)
     return Submitted(REPLACED if replaced else ADDED, document, replaced)
 
 
-def prune(roots: list[str], kept: set[str]) -> list[Document]:
-    """Delete the documents read from under `roots` (folders, or files) whose path is not in `kept`."""
+def prune(roots: list[str], kept: set[str], *, collection: Collection) -> list[Document]:
+    """Delete the documents of `collection` read from under `roots` (folders, or files) whose path is not in
+    `kept`."""
     removed = []
     for raw in roots:
         root = Path(raw)
         if root.is_dir():
-            documents = Document.objects.filter(source_path__startswith=source_key(root).rstrip("/") + "/")
+            documents = collection.documents.filter(source_path__startswith=source_key(root).rstrip("/") + "/")
         elif root.is_file():
-            documents = Document.objects.filter(source_path=source_key(root))
+            documents = collection.documents.filter(source_path=source_key(root))
         else:
             continue  # a folder that is not there (a typo?) prunes nothing
         for document in documents.defer("text", "page_starts"):

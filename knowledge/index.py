@@ -50,6 +50,16 @@ class _Held:
     docs: dict[int, tuple[int, np.ndarray]]  # document id -> (version stamp, its rows)
     documents: np.ndarray  # each base row's document id
     mapped: snapshot.Snapshot | None = None  # the snapshot file the base is a view of
+    delta_documents: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def rows_of(self, documents: np.ndarray, n: int) -> np.ndarray:
+        """A mask over the first `n` rows: True for the rows of these documents (a whole-array test, base and
+        delta, however many rows and documents there are)."""
+        n_base = len(self.documents)
+        mask = np.empty(n, dtype=bool)
+        mask[:n_base] = np.isin(self.documents, documents)
+        mask[n_base:] = np.isin(self.delta_documents[:n - n_base], documents)
+        return mask
 
 
 class ChunkIndex:
@@ -65,10 +75,12 @@ class ChunkIndex:
         self._rebuilding = False
 
     # --- queries ------------------------------------------------------------------------------------
-    def search(self, query: str, k: int = 5, *, min_score: float | None = None) -> list[Hit]:
+    def search(self, query: str, k: int = 5, *, min_score: float | None = None,
+               documents: np.ndarray | None = None) -> list[Hit]:
         """The k chunks that best match `query`, best first; with min_score, chunks whose cosine is lower
-        are dropped."""
-        if not query.strip():
+        are dropped. `documents`: only chunks of these document ids (a mask over the rows, applied before the
+        top k of either ranking is taken); None: all of them."""
+        if not query.strip() or (documents is not None and not len(documents)):
             return []
         words = terms(query)  # once: for the BM25 scores and for the query's word weights
         # The change check reads the database before the lock is taken: a thread that held the lock across
@@ -81,9 +93,10 @@ class ChunkIndex:
             weights = None
             if held.lexical is not None and not embedder.semantic:
                 weights = query_weights(words, held.lexical)
-            view, lexical = self._view(words)
+            view, lexical, allowed = self._view(words, documents)
         vector = embedder.embed_query(query, weights)
-        return self._hits(view, lexical, vector, k, min_score=min_score, need_shared_word=not embedder.semantic)
+        return self._hits(view, lexical, vector, k, min_score=min_score, need_shared_word=not embedder.semantic,
+                          allowed=allowed)
 
     def query_vector(self, query: str) -> np.ndarray:
         """The vector `search` ranks by: the active model's, with words weighted by idf where it weights words."""
@@ -96,27 +109,37 @@ class ChunkIndex:
         return embedder.embed_query(query, weights)
 
     def search_vector(self, vector: np.ndarray, k: int = 5, *, text: str | None = None,
-                      min_score: float | None = None, need_shared_word: bool = False) -> list[Hit]:
+                      min_score: float | None = None, need_shared_word: bool = False,
+                      documents: np.ndarray | None = None) -> list[Hit]:
         """Rank by `vector` (and, given `text`, by BM25 too, fused). Benchmarks pass a vector directly.
 
         need_shared_word: drop chunks that share no word with `text` (see Embedder.semantic).
+        documents: only chunks of these document ids, as in `search`.
         """
+        if documents is not None and not len(documents):
+            return []
         with self._lock:
             self.sync()
-            view, lexical = self._view(terms(text) if text else None)
-        return self._hits(view, lexical, vector, k, min_score=min_score, need_shared_word=need_shared_word)
+            view, lexical, allowed = self._view(terms(text) if text else None, documents)
+        return self._hits(view, lexical, vector, k, min_score=min_score, need_shared_word=need_shared_word,
+                          allowed=allowed)
 
-    def _view(self, words: list[str] | None):
-        """(Lock held.) The vectors one ranking reads, and the BM25 scores of `words` over the same rows."""
+    def _view(self, words: list[str] | None, documents: np.ndarray | None = None):
+        """(Lock held.) The vectors one ranking reads, the BM25 scores of `words` over the same rows, and the
+        mask of the rows of `documents` (None: every row)."""
         held = self._held
         view = held.vectors.view()
         lexical = held.lexical.scores(words, view.n) if (held.lexical is not None and words) else None
-        return view, lexical
+        allowed = held.rows_of(np.asarray(documents, dtype=np.int64), view.n) if documents is not None else None
+        return view, lexical, allowed
 
-    def _hits(self, view, lexical, vector, k: int, *, min_score, need_shared_word: bool) -> list[Hit]:
+    def _hits(self, view, lexical, vector, k: int, *, min_score, need_shared_word: bool,
+              allowed: np.ndarray | None = None) -> list[Hit]:
         if view.n == 0 or len(vector) != view.dims:
             return []
-        ranked = rank(view.cosine(vector), lexical, k, min_score=min_score, need_shared_word=need_shared_word)
+        # Rows outside `allowed` score -inf, which ranking drops from both rankings before taking the top k.
+        cosine = view.cosine(vector, allowed)
+        ranked = rank(cosine, lexical, k, min_score=min_score, need_shared_word=need_shared_word)
         return stored_rows.fetch_hits(view.chunk_ids(ranked.rows), ranked.scores, ranked.cosines)
 
     @property
@@ -163,6 +186,8 @@ class ChunkIndex:
         vectors = stored_rows.read_vectors(held.model, None if many else doc_ids, keep=set(doc_ids),
                                            dims=held.vectors.dims)
         rows = held.vectors.append(vectors.chunk_ids, vectors.matrix)
+        held.delta_documents = np.concatenate([held.delta_documents[:held.vectors.n_delta - len(rows)],
+                                               np.asarray(vectors.documents, dtype=np.int64)])
         if held.lexical is not None:
             lexical_rows, sizes, hashes, counts = stored_rows.read_terms(vectors.chunk_ids, None if many else doc_ids)
             held.lexical.add(rows[lexical_rows], sizes, hashes, counts)
@@ -344,9 +369,11 @@ def _rows_by_document(doc_ids: list[int], documents: np.ndarray, rows: np.ndarra
 _index = ChunkIndex()
 
 
-def search(query: str, k: int = 5, *, min_score: float | None = None) -> list[Hit]:
-    """The process's index: see ChunkIndex.search."""
-    return _index.search(query, k, min_score=min_score)
+def search(query: str, k: int = 5, *, min_score: float | None = None,
+           documents: np.ndarray | None = None) -> list[Hit]:
+    """The process's index: see ChunkIndex.search. Readers go through knowledge.services.search_for, which
+    passes the documents the user may read."""
+    return _index.search(query, k, min_score=min_score, documents=documents)
 
 
 def get_index() -> ChunkIndex:

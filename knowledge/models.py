@@ -2,16 +2,78 @@ import uuid
 
 import numpy as np
 from django.conf import settings
-from django.db import models
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
 
 from knowledge.originals import original_name, originals_storage
+
+DEFAULT_COLLECTION = "General"  # where documents go when no collection is named (created when missing)
+
+
+class CollectionQuerySet(models.QuerySet):
+    def readable_by(self, user) -> "CollectionQuerySet":
+        """The collections `user` may read: the one access rule (documents, search and chat go through it).
+
+        Staff read every collection; anyone signed in reads those visible to everyone, those shared with one of
+        their groups, and their own. Group membership is read by this query, so a user removed from a group
+        loses its collections at the next request."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        shared = Collection.groups.through.objects.filter(group__user=user).values("collection_id")
+        return self.filter(Q(visibility=Collection.Visibility.EVERYONE) | Q(pk__in=shared) | Q(owner=user))
+
+    def default(self) -> "Collection":
+        """The collection for documents given none (DEFAULT_COLLECTION, readable by everyone signed in)."""
+        defaults = {"visibility": Collection.Visibility.EVERYONE, "description": "Documents for everyone."}
+        try:
+            with transaction.atomic():
+                collection, _ = self.get_or_create(name=DEFAULT_COLLECTION, defaults=defaults)
+        except IntegrityError:  # two first uploads at once: the other one created it
+            collection = self.get(name=DEFAULT_COLLECTION)
+        return collection
+
+
+class Collection(models.Model):
+    """A set of documents and who may read it: everyone signed in, or named groups (and its owner)."""
+
+    class Visibility(models.TextChoices):
+        EVERYONE = "everyone", "Everyone signed in"
+        GROUPS = "groups", "Named groups only"
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="collections")
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.EVERYONE)
+    groups = models.ManyToManyField(Group, blank=True, related_name="collections",
+                                    help_text="With visibility “named groups”: the groups whose members read it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CollectionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def manageable_by(self, user) -> bool:
+        """Staff and the owner edit it, delete it and delete or move any of its documents."""
+        return bool(user.is_staff or (self.owner_id is not None and self.owner_id == user.pk))
 
 
 class DocumentQuerySet(models.QuerySet):
     def readable_by(self, user) -> "DocumentQuerySet":
         """The documents `user` may read: the one rule every list, read, search result and citation goes through.
-        Every signed-in user reads the shared knowledge base; anyone else reads nothing."""
-        return self if user is not None and user.is_authenticated else self.none()
+        A document is readable when its collection is (CollectionQuerySet.readable_by)."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(collection__in=Collection.objects.readable_by(user))
 
 
 class Document(models.Model):
@@ -46,6 +108,8 @@ class Document(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents"
     )
+    # Who may read it (Collection.readable_by). PROTECT: a collection is deleted only once it is empty.
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="documents")
     # The extracted text, so a document can be re-chunked and re-embedded without the original file.
     text = models.TextField(blank=True)
     # Character offsets at which each page starts (PDF); empty for documents without pages.
@@ -78,6 +142,16 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args, **kwargs):
+        if self.collection_id is None:
+            self.collection = Collection.objects.default()
+        super().save(*args, **kwargs)
+
+    def deletable_by(self, user) -> bool:
+        """Its uploader, its collection's owner and staff may delete or move it (given they may read it)."""
+        return bool(user.is_staff or (self.uploaded_by_id is not None and self.uploaded_by_id == user.pk)
+                    or (self.collection.owner_id is not None and self.collection.owner_id == user.pk))
 
     @property
     def progress_text(self) -> str:

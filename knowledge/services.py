@@ -17,9 +17,10 @@ import time
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
-from knowledge import index_state, jobs
+from knowledge import index, index_state, jobs
 from knowledge.chunking import TextChunk, chunk_text
 from knowledge.embeddings import get_embedder
 from knowledge.errors import (
@@ -32,15 +33,18 @@ from knowledge.errors import (
     UnsupportedType,
 )
 from knowledge.extraction import clean_text, display_filename, extract, sniff
-from knowledge.models import Chunk, Document
+from knowledge.models import Chunk, Collection, Document
+from knowledge.ranking import Hit
+from knowledge.scope import Scope, searchable_documents
 from knowledge.uploads import has_upload, store_upload
 from knowledge.vectors import store_chunks
 from ragchat.openai_client import ProviderError
 
 __all__ = [
-    "DocumentTooLarge", "DuplicateDocument", "EmbeddingFailed", "EmptyDocument", "ExtractionFailed",
-    "IngestError", "NotRetryable", "UnsupportedType", "document_delete", "document_ingest", "document_reembed",
-    "document_retry", "document_submit", "extract", "too_large",
+    "CollectionNotEmpty", "DocumentTooLarge", "DuplicateDocument", "EmbeddingFailed", "EmptyDocument",
+    "ExtractionFailed", "IngestError", "NotRetryable", "UnsupportedType", "collection_delete", "document_delete",
+    "document_ingest", "document_move", "document_reembed", "document_retry", "document_submit", "extract",
+    "search_for", "too_large",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,9 +60,16 @@ class NotRetryable(IngestError):
     """Only a failed document can be retried, and only while its file or its text is kept."""
 
 
+def search_for(*, user, query: str, k: int, scope: Scope | None = None,
+               min_score: float | None = None) -> list[Hit]:
+    """The k chunks that best match `query` among those `user` may read (within `scope`): the one search that
+    the search API, a chat turn and the OpenAI-compatible endpoint go through."""
+    return index.search(query, k, min_score=min_score, documents=searchable_documents(user=user, scope=scope))
+
+
 def document_submit(*, data: bytes | None = None, text: str | None = None, filename: str = "", title: str = "",
                     user=None, source_path: str = "", replaces: Document | None = None,
-                    enqueue: bool = True) -> Document:
+                    enqueue: bool = True, collection: Collection | None = None) -> Document:
     """Store a file's bytes (`data` + `filename`) or raw `text` as a `pending` Document and queue its job.
 
     Refuses at once, storing nothing, what is cheap to tell: too large, empty, a type we do not read, the same
@@ -86,6 +97,7 @@ def document_submit(*, data: bytes | None = None, text: str | None = None, filen
         content_type=content_type, size=len(raw), sha256=sha256, status=Document.Status.PENDING,
         stage=Document.Stage.QUEUED, uploaded_by=user, text=stored_text, source_path=source_path,
         replaces=replaces, heartbeat_at=timezone.now(),
+        collection=collection or (replaces.collection if replaces is not None else Collection.objects.default()),
     )
     try:
         with transaction.atomic():
@@ -107,13 +119,14 @@ def document_submit(*, data: bytes | None = None, text: str | None = None, filen
 
 
 def document_ingest(*, data: bytes | None = None, text: str | None = None, filename: str = "", title: str = "",
-                    user=None, source_path: str = "", replaces: Document | None = None) -> Document:
+                    user=None, source_path: str = "", replaces: Document | None = None,
+                    collection: Collection | None = None) -> Document:
     """Submit and process at once, in this process: the ready Document, or the IngestError of its failure
     (the failed Document is kept, as `error.document`, so it shows in the list and can be retried)."""
     from knowledge.processing import document_process
 
     document = document_submit(data=data, text=text, filename=filename, title=title, user=user,
-                               source_path=source_path, replaces=replaces, enqueue=False)
+                               source_path=source_path, replaces=replaces, enqueue=False, collection=collection)
     return document_process(document_id=document.pk, raise_failure=True) or document
 
 
@@ -139,6 +152,31 @@ def document_delete(*, document: Document) -> None:
     (knowledge/lease.py) and stops; a queued job is dropped."""
     jobs.drop_queued(document)
     document.delete()  # chunks and upload parts go with it (on_delete=CASCADE)
+
+
+def document_move(*, document: Document, collection: Collection) -> Document:
+    """Put a document in another collection: who may read it changes at the next query (the index needs no
+    change: it asks the database which documents a user may read)."""
+    Document.objects.filter(pk=document.pk).update(collection=collection)
+    document.collection = collection
+    return document
+
+
+class CollectionNotEmpty(Exception):
+    pass
+
+
+def collection_delete(*, collection: Collection) -> None:
+    """Delete an empty collection; one that holds documents is refused (move or delete them first)."""
+    count = collection.documents.count()
+    try:
+        if count:
+            raise ProtectedError("", set())
+        collection.delete()  # a document added meanwhile: PROTECT refuses
+    except ProtectedError:
+        count = count or collection.documents.count()
+        raise CollectionNotEmpty(f"The collection holds {count} document{'s' if count != 1 else ''}: "
+                                 "move or delete them first.") from None
 
 
 def document_reembed(*, document: Document) -> Document:

@@ -70,13 +70,16 @@ class VectorView(NamedTuple):
         n_base = len(self.base)
         return [int(self.base_ids[r]) if r < n_base else int(self.delta_ids[r - n_base]) for r in rows]
 
-    def cosine(self, vector: np.ndarray) -> np.ndarray:
-        """Every row's cosine with `vector` (normalised rows: a dot product); -inf for removed rows."""
+    def cosine(self, vector: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+        """Every row's cosine with `vector` (normalised rows: a dot product); -inf for removed rows and, given
+        the mask `allowed`, for rows outside it."""
         vector = np.asarray(vector, dtype=np.float32)
         out = np.empty(self.n, dtype=np.float32)
         n_base = len(self.base)
         if self.quantized is not None and n_base > RESCORE:
             self.quantized.estimate(vector, out[:n_base])
+            if allowed is not None:  # the exact rescoring goes to the best rows that may be returned
+                out[:n_base][~allowed[:n_base]] = -np.inf
             best = np.argpartition(-out[:n_base], RESCORE)[:RESCORE]
             best.sort()  # in file order: fewer, longer reads of the float32 rows
             out[best] = self.base[best] @ vector
@@ -86,6 +89,8 @@ class VectorView(NamedTuple):
             np.matmul(self.delta, vector, out=out[len(self.base):])
         if self.dead:
             out[~self.alive] = -np.inf
+        if allowed is not None:
+            out[~allowed] = -np.inf
         return out
 
 

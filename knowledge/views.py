@@ -3,7 +3,7 @@ import threading
 from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -27,11 +27,12 @@ from knowledge.processing import document_process
 from knowledge.reading import NotReadable, PassageNotFound, text_window
 from knowledge.serializers import (
     ChunkSerializer,
+    DocumentChangeSerializer,
+    DocumentListQuerySerializer,
     DocumentSerializer,
     DocumentUploadSerializer,
     TextWindowQuerySerializer,
     TextWindowSerializer,
-    can_delete,
     upload_schema,
 )
 from knowledge.vectors import chunks_with_vectors
@@ -53,6 +54,7 @@ ORIGINAL_RESPONSES = {(200, media): OpenApiResponse(OpenApiTypes.BINARY, descrip
 DOWNLOAD_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
                     "Cache-Control": "private, no-cache"}
 WAIT = OpenApiParameter("wait", OpenApiTypes.BOOL, description="Wait for the job: 201 ready, or its failure.")
+HIDDEN_DUPLICATE = "This document was already uploaded, to a collection you cannot read."
 
 
 # Jobs a web process runs itself for `wait`, at once: more concurrent `wait` uploads go through the queue and
@@ -76,15 +78,33 @@ def _wait(request, body_value=None) -> bool:
     return flag or bool(body_value)
 
 
+@extend_schema_view(list=extend_schema(parameters=[DocumentListQuerySerializer]))
 class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """The shared knowledge base: every signed-in user sees every document; the uploader or staff may delete."""
+    """The documents of the collections you may read (any other is 404); the uploader, the collection's owner
+    or staff may delete, retry or move one (for anyone else it is 404 too, as another user's data is)."""
 
     serializer_class = DocumentSerializer
     parser_classes = [UploadParser, JSONParser]
 
     def get_queryset(self):
-        return (Document.objects.readable_by(self.request.user).select_related("uploaded_by")
-                .defer("text", "page_starts"))
+        documents = (Document.objects.readable_by(self.request.user).select_related("uploaded_by", "collection")
+                     .defer("text", "page_starts"))
+        if self.action == "list":
+            query = DocumentListQuerySerializer(data=self.request.query_params, context={"user": self.request.user})
+            query.is_valid(raise_exception=True)
+            if query.validated_data.get("collection") is not None:
+                documents = documents.filter(collection=query.validated_data["collection"])
+        return documents
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "user": self.request.user}
+
+    def get_managed(self) -> Document:
+        """The document, if you may change it; 404 otherwise (even when you may read it)."""
+        document = self.get_object()
+        if not document.deletable_by(self.request.user):
+            raise NotFound()
+        return document
 
     def get_throttles(self):
         return [rate("uploads")()] if self.action in ("create", "retry") else []
@@ -102,10 +122,11 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         if declared > settings.DOCUMENT_MAX_BYTES + _MULTIPART_SLACK:
             return self._refusal(services.too_large())
         form = request.content_type != "application/json"
-        upload = DocumentUploadSerializer(data=request.data, context={"form": form})
+        upload = DocumentUploadSerializer(data=request.data, context={"form": form, "user": request.user})
         upload.is_valid(raise_exception=True)
         wait = _wait(request, upload.validated_data["wait"])
-        source = {"title": upload.validated_data.get("title", ""), "user": request.user}
+        source = {"title": upload.validated_data.get("title", ""), "user": request.user,
+                  "collection": upload.validated_data.get("collection")}
         file = upload.validated_data.get("file")
         try:
             if file is not None:
@@ -131,20 +152,24 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def destroy(self, request, pk=None):
         """Delete a document; a pending or processing one is cancelled (its job stops within seconds)."""
-        document = self.get_object()
-        if not can_delete(request.user, document):
-            raise NotFound()  # someone else's document: 404, never 403
-        services.document_delete(document=document)
+        services.document_delete(document=self.get_managed())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=DocumentChangeSerializer, responses=DocumentSerializer)
+    def partial_update(self, request, pk=None):
+        """Move the document to another collection you may read (its uploader, the collection's owner, staff)."""
+        document = self.get_managed()
+        change = DocumentChangeSerializer(data=request.data, context={"user": request.user})
+        change.is_valid(raise_exception=True)
+        document = services.document_move(document=document, collection=change.validated_data["collection"])
+        return Response(self._data(document))
 
     @extend_schema(request=None, parameters=[WAIT],
                    responses={202: DocumentSerializer, 201: DocumentSerializer, **errors(409, 422, 502)})
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Queue a failed document again (202), or with `wait` process it now (201 ready, or the failure)."""
-        document = self.get_object()
-        if not can_delete(request.user, document):
-            raise NotFound()
+        document = self.get_managed()
         wait = _wait(request)
         try:
             if wait and _inline_jobs.acquire(blocking=False):
@@ -214,8 +239,10 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def _refusal(self, error: IngestError) -> Response:
         body = {"detail": str(error)}
         shown = getattr(error, "existing", None) or getattr(error, "document", None)
-        if shown is not None:
+        if shown is not None and Document.objects.readable_by(self.request.user).filter(pk=shown.pk).exists():
             body["document"] = self._data(shown)
+        elif shown is not None:  # the same bytes in a collection you may not read: say so, without naming it
+            body["detail"] = HIDDEN_DUPLICATE
         return Response(body, status=_status_of(error))
 
     def _data(self, document: Document) -> dict:

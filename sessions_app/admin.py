@@ -48,6 +48,7 @@ class ChatSessionAdmin(admin.ModelAdmin):
     search_fields = ["name", "owner__username", "owner__email"]
     list_filter = ["created_at", "pinned", "archived"]
     readonly_fields = ["id", "created_at", "updated_at"]
+    raw_id_fields = ["scope_collections", "scope_documents"]  # ids: a select of every document would not scale
     inlines = [MessageInline]
 
 

@@ -24,6 +24,10 @@ class ChatSession(models.Model):
     archived = models.BooleanField(default=False)  # hidden from the main list, kept with its messages
     # When the user last asked the answer streaming in this chat to stop (chat/stopping.py).
     stop_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # What this chat's retrieval looks inside: these collections and documents (none: everything the owner may
+    # read). Always intersected with what the owner may read at the time of the question (knowledge/scope.py).
+    scope_collections = models.ManyToManyField("knowledge.Collection", blank=True, related_name="+")
+    scope_documents = models.ManyToManyField("knowledge.Document", blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)  # the last activity: a question or an answer
 

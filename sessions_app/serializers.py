@@ -111,6 +111,53 @@ class ModelSerializer(serializers.ModelSerializer):
                                 models.DateTimeField: UTCDateTimeField}
 
 
+SCOPE_MAX_ITEMS = 100
+SCOPE_FIELDS = ("scope", "scope_items")
+
+
+class ScopeSerializer(serializers.Serializer):
+    """What a chat's retrieval looks inside: these collections and documents (both empty: all you may read).
+    Only ids you may read are accepted; any other is refused as unknown, without saying whether it exists."""
+
+    collections = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+                                        max_length=SCOPE_MAX_ITEMS, required=False, default=list)
+    documents = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+                                      max_length=SCOPE_MAX_ITEMS, required=False, default=list)
+
+    def validate(self, attrs):
+        from knowledge.models import Collection, Document
+
+        user = self.context["request"].user
+        found = {"collections": Collection.objects.readable_by(user), "documents": Document.objects.readable_by(user)}
+        chosen, refused = {}, {}
+        for kind, readable in found.items():
+            ids = list(dict.fromkeys(attrs.get(kind, [])))
+            chosen[kind] = list(readable.filter(pk__in=ids)) if ids else []
+            unknown = sorted(set(ids) - {item.pk for item in chosen[kind]})
+            if unknown:
+                refused[kind] = [f"No such {kind[:-1]}: {', '.join(map(str, unknown))}."]
+        if refused:
+            raise serializers.ValidationError(refused)
+        return chosen
+
+    def get_attribute(self, session):
+        return session
+
+    def to_representation(self, session):
+        return scope_ids(self.parent.scope_items_of(session))
+
+
+def scope_ids(items: list[dict]) -> dict:
+    return {"collections": [i["id"] for i in items if i["kind"] == "collection"],
+            "documents": [i["id"] for i in items if i["kind"] == "document"]}
+
+
+class ScopeItemSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["collection", "document"])
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
 class ChatSessionSerializer(ModelSerializer):
     name = StrictCharField(max_length=200, required=False, trim_whitespace=True, refused=CONTROL + BIDI_CONTROLS,
                            validators=[validate_display_name])
@@ -119,11 +166,50 @@ class ChatSessionSerializer(ModelSerializer):
     message_count = serializers.IntegerField(read_only=True, default=0)
     match = serializers.SerializerMethodField(
         help_text="With ?search=: a snippet of the first message that holds the words (null if only the name does).")
+    scope = ScopeSerializer(required=False, help_text="Limit the chat's retrieval to these collections and documents "
+                                                      "(ids; both empty: everything you may read).")
+    scope_items = serializers.SerializerMethodField(
+        help_text="The scope's collections and documents with their names, for showing it (empty: all documents).")
 
     class Meta:
         model = ChatSession
-        fields = ["id", "name", "pinned", "archived", "created_at", "updated_at", "message_count", "match"]
+        fields = ["id", "name", "pinned", "archived", "created_at", "updated_at", "message_count", "match", "scope",
+                  "scope_items"]
         read_only_fields = ["id", "created_at", "updated_at"]
+
+    @extend_schema_field(ScopeItemSerializer(many=True))
+    def get_scope_items(self, session):
+        return self.scope_items_of(session)
+
+    def scope_items_of(self, session) -> list[dict]:
+        """The scope's items that the reader may read now (ids they lost access to are not named)."""
+        if session.pk is None:
+            return []
+        if getattr(session, "_scope_items", None) is None:
+            session._scope_items = self._read_scope_items(session)
+        return session._scope_items
+
+    def _read_scope_items(self, session) -> list[dict]:
+        readable = self._readable_collections()
+        items = [{"kind": "collection", "id": c.pk, "name": c.name} for c in session.scope_collections.all()
+                 if readable is None or c.pk in readable]
+        items += [{"kind": "document", "id": d.pk, "name": d.title} for d in session.scope_documents.all()
+                  if readable is None or d.collection_id in readable]
+        return items
+
+    def _readable_collections(self) -> set[int] | None:
+        """Ids of the collections the reader may read (None: all), read once per response."""
+        from knowledge.models import Collection
+
+        if "readable_collections" not in self.context:
+            request = self.context.get("request")
+            user = request.user if request is not None else None
+            if user is not None and user.is_staff:
+                self.context["readable_collections"] = None
+            else:
+                readable = Collection.objects.readable_by(user).values_list("pk", flat=True)
+                self.context["readable_collections"] = set(readable)
+        return self.context["readable_collections"]
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_match(self, session):
@@ -134,30 +220,66 @@ class ChatSessionSerializer(ModelSerializer):
         """What many=True writes for a page of the list, from rows of `values(*stored_fields())` with
         `message_count` (and `match_content` when searching) added: the same fields and representations,
         without a model instance and an attribute lookup per field and row, which were half a page's time."""
-        plain = [(name, field) for name, field in self.fields.items() if name != "match"]
+        plain = [(name, field) for name, field in self.fields.items() if name not in ("match", *SCOPE_FIELDS)]
         search = self.context.get("search")
+        scopes = self._page_scope_items([row["id"] for row in rows])
         items = []
         for row in rows:
             item = {name: None if row[name] is None else field.to_representation(row[name]) for name, field in plain}
             content = row.get("match_content")
             item["match"] = match_snippet(content, search) if content and search else None
+            scope_items = scopes.get(row["id"], [])
+            item["scope"] = scope_ids(scope_items)
+            item["scope_items"] = scope_items
             items.append(item)
         return items
 
+    def _page_scope_items(self, ids: list) -> dict:
+        """{session id: its readable scope items} for a page of the list, in two queries."""
+        if not ids:
+            return {}
+        readable = self._readable_collections()
+        found: dict = {}
+        collections = (ChatSession.scope_collections.through.objects.filter(chatsession_id__in=ids)
+                       .values_list("chatsession_id", "collection_id", "collection__name"))
+        for session, pk, name in collections:
+            if readable is None or pk in readable:
+                found.setdefault(session, []).append({"kind": "collection", "id": pk, "name": name})
+        documents = (ChatSession.scope_documents.through.objects.filter(chatsession_id__in=ids)
+                     .values_list("chatsession_id", "document_id", "document__title", "document__collection_id"))
+        for session, pk, title, collection in documents:
+            if readable is None or collection in readable:
+                found.setdefault(session, []).append({"kind": "document", "id": pk, "name": title})
+        return found
+
     @classmethod
     def stored_fields(cls) -> list[str]:
-        return [name for name in cls.Meta.fields if name not in ("message_count", "match")]
+        return [name for name in cls.Meta.fields if name not in ("message_count", "match", *SCOPE_FIELDS)]
 
     def create(self, validated_data):
         validated_data.setdefault("name", DEFAULT_SESSION_NAME)
-        return super().create(validated_data)
+        scope = validated_data.pop("scope", None)
+        session = super().create(validated_data)
+        if scope is not None:
+            _set_scope(session, scope)
+        return session
 
     def update(self, instance, validated_data):
-        # Renaming, pinning or archiving is not activity: the chat keeps its place (updated_at) in the list.
+        # Renaming, pinning, archiving or scoping is not activity: the chat keeps its place (updated_at) in the list.
+        scope = validated_data.pop("scope", None)
         for name, value in validated_data.items():
             setattr(instance, name, value)
-        instance.save(update_fields=list(validated_data))
+        if validated_data:
+            instance.save(update_fields=list(validated_data))
+        if scope is not None:
+            _set_scope(instance, scope)
         return instance
+
+
+def _set_scope(session: ChatSession, scope: dict) -> None:
+    """Replace the chat's scope. Ids the owner may not read any more stay out of sight but are replaced too."""
+    session.scope_collections.set(scope["collections"])
+    session.scope_documents.set(scope["documents"])
 
 
 class SessionListQuerySerializer(serializers.Serializer):

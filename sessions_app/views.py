@@ -18,6 +18,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from knowledge.models import Document
 from ragchat.schema import errors
 from ragchat.throttles import rate
 from sessions_app.export import chat_markdown, export_filename
@@ -31,6 +32,20 @@ from sessions_app.serializers import (
 )
 
 EXPORT_TYPES = {"markdown": ("md", "text/markdown; charset=utf-8"), "json": ("json", "application/json")}
+
+
+def without_lost_sources(messages, user) -> list:
+    """The messages, their sources cut to the documents `user` may read now: an answer given before its reader
+    left a group keeps its text, but no longer links to or quotes that group's documents."""
+    messages = list(messages)
+    cited = {s.get("document_id") for m in messages for s in m.sources if isinstance(s, dict)} - {None}
+    if not cited:
+        return messages
+    lost = set(Document.objects.filter(pk__in=cited).exclude(pk__in=Document.objects.readable_by(user))
+               .values_list("pk", flat=True))
+    for message in messages:
+        message.sources = [s for s in message.sources if not (isinstance(s, dict) and s.get("document_id") in lost)]
+    return messages
 
 
 def with_reader_feedback(messages, user):
@@ -62,8 +77,11 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
         # and the list's total (count(), which drops unused annotations) reads the session index alone.
         counted = (Message.objects.filter(session=OuterRef("pk")).order_by().values("session")
                    .annotate(n=Count("id")).values("n"))
+        scoped = Prefetch("scope_documents", queryset=Document.objects.only("id", "title", "collection"))
         sessions = (ChatSession.objects.filter(owner=self.request.user)
                     .annotate(message_count=Coalesce(Subquery(counted), 0)))
+        if self.action != "list":  # the list reads a page's scopes itself (ChatSessionSerializer.list_items)
+            sessions = sessions.prefetch_related("scope_collections", scoped)
         if self.action == "list":
             query = self.list_query()
             sessions = sessions.filter(archived=query["archived"])
@@ -100,6 +118,7 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
         """The session's messages, oldest first, a page at a time."""
         session = self.get_object()
         page = self.paginate_queryset(with_reader_feedback(session.messages.all(), request.user))
+        page = without_lost_sources(page, request.user)
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
     @extend_schema(
@@ -113,7 +132,7 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
         if kind not in EXPORT_TYPES:
             raise ValidationError({"as": ['Choose "markdown" or "json".']})
         session = self.get_object()
-        messages = list(with_reader_feedback(session.messages.all(), request.user))
+        messages = without_lost_sources(with_reader_feedback(session.messages.all(), request.user), request.user)
         now = timezone.now()
         extension, content_type = EXPORT_TYPES[kind]
         if kind == "json":

@@ -72,7 +72,8 @@ export async function allPages(url) {
 }
 
 // A file upload with progress events (fetch cannot report them): resolves to {status, body}, never rejects.
-export function uploadFile(url, file, { onProgress, onUploaded } = {}) {
+// `fields`: more form fields sent with the file (e.g. {collection: 3}).
+export function uploadFile(url, file, { onProgress, onUploaded, fields = {} } = {}) {
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
@@ -97,6 +98,9 @@ export function uploadFile(url, file, { onProgress, onUploaded } = {}) {
     xhr.addEventListener("error", () => resolve({ status: 0, body: null }));
     const form = new FormData();
     form.append("file", file, file.name);
+    for (const [name, value] of Object.entries(fields)) {
+      if (value !== null && value !== undefined && value !== "") form.append(name, String(value));
+    }
     xhr.send(form);
   });
 }
@@ -112,8 +116,9 @@ export function sessionsUrl({ archived = false, search = "" } = {}) {
 export const api = {
   config: () => request("GET", "/api/config"),
   sessionsPage: (url) => request("GET", url), // {count, next, previous, results}: follow `next` for more
-  createSession: (name) => request("POST", "/api/sessions", name ? { name } : {}),
-  updateSession: (id, fields) => request("PATCH", `/api/sessions/${id}`, fields), // name, pinned, archived
+  // fields: {name?, scope?: {collections: [ids], documents: [ids]}}
+  createSession: (fields = {}) => request("POST", "/api/sessions", fields),
+  updateSession: (id, fields) => request("PATCH", `/api/sessions/${id}`, fields), // name, pinned, archived, scope
   deleteSession: (id) => request("DELETE", `/api/sessions/${id}`),
   session: (id) => request("GET", `/api/sessions/${id}`),
   messages: (id) => allPages(`/api/sessions/${id}/messages`),
@@ -123,9 +128,12 @@ export const api = {
     request("PUT", `/api/messages/${messageId}/feedback`, { rating, comment }),
   unrate: (messageId) => request("DELETE", `/api/messages/${messageId}/feedback`),
   documents: () => allPages("/api/documents"),
+  collections: () => allPages("/api/collections"),
+  createCollection: (fields) => request("POST", "/api/collections", fields),
+  moveDocument: (id, collection) => request("PATCH", `/api/documents/${id}`, { collection }),
   deleteDocument: (id) => request("DELETE", `/api/documents/${id}`),
   retryDocument: (id) => request("POST", `/api/documents/${id}/retry`),
-  uploadDocument: (file, events) => uploadFile("/api/documents", file, events),
+  uploadDocument: (file, events) => uploadFile("/api/documents", file, events), // events.fields: {collection}
   // The reader's window of a document's text, around a cited chunk (or from its start); follow `previous`/`next`.
   documentText: (id, { chunk } = {}) =>
     request("GET", `/api/documents/${id}/text${chunk ? `?chunk=${encodeURIComponent(chunk)}` : ""}`),

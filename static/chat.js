@@ -5,6 +5,7 @@ import { Conversation } from "./conversation.js";
 import { KnowledgeBase } from "./documents.js";
 import { Menu } from "./menu.js";
 import { Reader } from "./reader.js";
+import { Catalog, Mentions, ScopeBar, scopeBody } from "./scope.js";
 import { SessionList } from "./sessions.js";
 
 const $ = (id) => document.getElementById(id);
@@ -16,7 +17,8 @@ const send = $("send");
 const stop = $("stop");
 const title = $("chat-title");
 let current = null;
-let currentSession = null; // the open chat as the API last described it (name, pinned, archived)
+let currentSession = null; // the open chat as the API last described it (name, pinned, archived, scope)
+let pendingScope = []; // the scope chosen for a new chat, saved with it when its first question creates it
 
 function sessionFromUrl() {
   const match = location.pathname.match(/^\/c\/([^/]+)\/?$/);
@@ -35,6 +37,7 @@ function showSession(session) {
   $("chat-menu-wrap").hidden = !session;
   $("archived-banner").hidden = !session?.archived;
   if (!session) return;
+  scopeBar.show(session.scope_items || []);
   showTitle(session.name);
   const menu = $("chat-menu");
   menu.querySelector('[data-action="pin"] span').textContent = session.pinned ? "Unpin chat" : "Pin chat";
@@ -117,7 +120,32 @@ $("chat-menu").addEventListener("click", (event) => {
 });
 $("unarchive-current").addEventListener("click", () => changeSession({ archived: false }));
 
-const knowledgeBase = new KnowledgeBase({ dialog: $("kb-dialog") });
+// ---- The chat's scope: chips and picker under the header, # in the composer ----
+const catalog = new Catalog();
+const scopeBar = new ScopeBar({
+  chips: $("scope-chips"),
+  change: $("scope-change"),
+  dialog: $("scope-dialog"),
+  catalog,
+  onChange: async (items) => {
+    if (!currentSession) {
+      pendingScope = items; // a new chat: saved when its first question creates it
+      return items;
+    }
+    try {
+      const session = await api.updateSession(currentSession.id, { scope: scopeBody(items) });
+      sessions.upsert(session);
+      if (session.id === current) showSession(session);
+      return session.scope_items;
+    } catch (error) {
+      $("live-status").textContent = `Could not change what this chat answers from: ${error.message}`;
+      return null;
+    }
+  },
+});
+new Mentions({ prompt, list: $("mention-list"), catalog, onPick: (item) => scopeBar.add(item) });
+
+const knowledgeBase = new KnowledgeBase({ dialog: $("kb-dialog"), onChange: () => catalog.forget() });
 // Files dragged over the page open the knowledge base, whose drop zone takes them; dropped elsewhere,
 // they must not replace the page with the file.
 document.addEventListener("dragenter", (event) => {
@@ -175,6 +203,8 @@ function startNewChat({ push }) {
   if (push && location.pathname !== "/") history.pushState({ session: null }, "", "/");
   sessions.setCurrent(null);
   showSession(null);
+  pendingScope = [];
+  scopeBar.show([]);
   showTitle("New chat");
   conversation.showNew();
   prompt.focus();
@@ -216,7 +246,8 @@ $("composer").addEventListener("submit", async (event) => {
   if (!id) {
     send.disabled = true;
     try {
-      const session = await api.createSession();
+      const session = await api.createSession(pendingScope.length ? { scope: scopeBody(pendingScope) } : {});
+      pendingScope = [];
       if (sessions.archived) showArchive(false, { focus: false });
       sessions.upsert(session);
       id = current = session.id;

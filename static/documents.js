@@ -78,7 +78,10 @@ export class KnowledgeBase {
     this.empty = dialog.querySelector("#documents-empty");
     this.error = dialog.querySelector("#documents-error");
     this.count = dialog.querySelector("#document-count");
+    this.target = dialog.querySelector("#upload-collection");
+    this.collections = [];
     this.queue = Promise.resolve();
+    this.#wireCollectionForm();
 
     dialog.querySelector("[data-close]").addEventListener("click", () => dialog.close());
     // A click on the backdrop (outside the drawer's box) closes it, like Escape.
@@ -111,6 +114,10 @@ export class KnowledgeBase {
       zone.classList.remove("dragging");
       this.upload([...(event.dataTransfer?.files || [])]);
     });
+    this.list.addEventListener("change", (event) => {
+      const move = event.target.closest("[data-move]");
+      if (move) this.move(Number(move.dataset.move), Number(move.value));
+    });
     this.list.addEventListener("click", (event) => {
       const remove = event.target.closest("[data-delete]");
       if (remove) this.remove(Number(remove.dataset.delete), remove.dataset.title, remove.dataset.unfinished === "1");
@@ -122,11 +129,57 @@ export class KnowledgeBase {
 
   open() {
     if (!this.dialog.open) this.dialog.showModal();
-    this.load();
+    this.loadCollections().then(() => this.load()); // collections first: each document offers them to move to
+  }
+
+  // The collections the user may read, as the upload form's choices (the default collection first).
+  async loadCollections(choose = null) {
+    const chosen = choose ?? this.target.value;
+    const collections = await api.collections().catch(() => []);
+    collections.sort((a, b) => (a.name === "General" ? -1 : b.name === "General" ? 1 : a.name.localeCompare(b.name)));
+    this.collections = collections;
+    this.target.replaceChildren(...collections.map((c) => {
+      const option = el("option", "", c.name);
+      option.value = c.id;
+      return option;
+    }));
+    if (chosen && collections.some((c) => String(c.id) === String(chosen))) this.target.value = String(chosen);
+  }
+
+  // "New collection…": a name and who reads it; the new collection becomes the upload target.
+  #wireCollectionForm() {
+    const form = this.dialog.querySelector("#collection-form");
+    const toggle = this.dialog.querySelector("#new-collection");
+    const error = this.dialog.querySelector("#collection-error");
+    const show = (open) => {
+      form.hidden = !open;
+      toggle.setAttribute("aria-expanded", String(open));
+      error.hidden = true;
+      if (open) form.querySelector("#collection-name").focus();
+    };
+    toggle.addEventListener("click", () => show(form.hidden));
+    this.dialog.querySelector("#collection-cancel").addEventListener("click", () => show(false));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const name = form.querySelector("#collection-name");
+      try {
+        const created = await api.createCollection({
+          name: name.value, visibility: form.querySelector("#collection-visibility").value,
+        });
+        name.value = "";
+        show(false);
+        await this.loadCollections(created.id);
+        this.onChange?.();
+      } catch (failure) {
+        error.textContent = failure.message;
+        error.hidden = false;
+      }
+    });
   }
 
   async load() {
     const before = new Map((this.documents || []).map((d) => [d.id, d.status]));
+    if (!this.target.options.length) await this.loadCollections();
     try {
       this.documents = await api.documents();
       this.error.hidden = true;
@@ -169,6 +222,21 @@ export class KnowledgeBase {
     main.append(el("div", "document-title", doc.title || doc.filename || "Untitled"));
     const meta = el("div", "document-meta");
     meta.append(el("span", `badge badge-${doc.status}`, doc.status));
+    if (doc.can_delete && this.collections.length > 1) {
+      // Its uploader, the collection's owner and staff may move it to another collection they read.
+      const move = el("select", "document-collection document-move");
+      move.dataset.move = doc.id;
+      move.setAttribute("aria-label", `Collection of “${doc.title || doc.filename || "Untitled"}”`);
+      const choices = this.collections.some((c) => c.id === doc.collection)
+        ? this.collections : [{ id: doc.collection, name: doc.collection_name }, ...this.collections];
+      move.append(...choices.map((c) => Object.assign(el("option", "", c.name), { value: c.id })));
+      move.value = String(doc.collection);
+      meta.append(move);
+    } else if (doc.collection_name) {
+      const collection = el("span", "document-collection", doc.collection_name);
+      collection.title = "Collection";
+      meta.append(collection);
+    }
     const facts = [formatBytes(doc.size)];
     if (doc.status === "ready") facts.push(plural(doc.chunk_count ?? 0, "chunk"));
     if (doc.filename && doc.filename !== doc.title) facts.unshift(doc.filename);
@@ -232,14 +300,16 @@ export class KnowledgeBase {
       const status = el("span", "upload-status", "Queued");
       row.append(name, size, progress, status);
       this.uploads.prepend(row);
-      this.queue = this.queue.then(() => this.#send(file, row, progress, status));
+      const collection = this.target.value;
+      this.queue = this.queue.then(() => this.#send(file, row, progress, status, collection));
     }
   }
 
-  async #send(file, row, progress, status) {
+  async #send(file, row, progress, status, collection) {
     try {
       status.textContent = "Uploading…";
       const { status: code, body } = await api.uploadDocument(file, {
+        fields: { collection },
         onProgress: (fraction) => (progress.value = fraction),
         onUploaded: () => {
           progress.removeAttribute("value"); // indeterminate: the server checks it and queues it
@@ -274,6 +344,17 @@ export class KnowledgeBase {
       await api.deleteDocument(id);
     } catch (error) {
       this.error.textContent = `Could not delete: ${error.message}`;
+      this.error.hidden = false;
+    }
+    await this.load();
+    this.onChange?.();
+  }
+
+  async move(id, collection) {
+    try {
+      await api.moveDocument(id, collection);
+    } catch (error) {
+      this.error.textContent = `Could not move: ${error.message}`;
       this.error.hidden = false;
     }
     await this.load();

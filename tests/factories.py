@@ -20,11 +20,23 @@ def make_message(session: ChatSession, content: str, role: str = Message.Role.US
 
 
 def make_document(content: str = "Some knowledge worth retrieving.", *, title: str = "", filename: str = "",
-                  user=None):
-    """A ready Document with chunks and embeddings, through the real ingest service."""
+                  user=None, collection=None):
+    """A ready Document with chunks and embeddings, through the real ingest service (in the default collection
+    unless one is given)."""
     from knowledge.services import document_ingest
 
-    return document_ingest(text=content, title=title, filename=filename, user=user)
+    return document_ingest(text=content, title=title, filename=filename, user=user, collection=collection)
+
+
+def make_collection(name: str, *, groups=(), owner=None, description: str = "", private: bool = False):
+    """A collection readable by everyone signed in, or, given groups, by their members only (private: by its
+    owner only)."""
+    from knowledge.models import Collection
+
+    visibility = Collection.Visibility.GROUPS if groups or private else Collection.Visibility.EVERYONE
+    collection = Collection.objects.create(name=name, owner=owner, description=description, visibility=visibility)
+    collection.groups.set(groups)
+    return collection
 
 
 def run_queued():

@@ -150,12 +150,12 @@ def test_bulk_delete_action_removes_chunks(admin_client):
     assert not Document.objects.exists() and not Chunk.objects.exists()
 
 
-def test_document_change_page_renders_and_edits_only_the_title(admin_client):
+def test_document_change_page_renders_and_edits_only_the_title_and_collection(admin_client):
     document = make_document("Editable title.", title="Old")
     url = f"/admin/knowledge/document/{document.pk}/change/"
     page = admin_client.get(url).content.decode()
     assert "Editable title." in page and "1 chunk</a>" in page
-    assert admin_client.post(url, {"title": "New"}).status_code == 302
+    assert admin_client.post(url, {"title": "New", "collection": document.collection_id}).status_code == 302
     document.refresh_from_db()
     assert document.title == "New" and document.text == "Editable title."
 

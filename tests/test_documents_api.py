@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 DOC_FIELDS = {"id", "title", "filename", "content_type", "size", "sha256", "status", "stage", "pages_read",
               "page_count", "chunks_embedded", "chunk_count", "attempts", "error", "error_kind", "uploaded_by",
-              "created_at", "updated_at", "can_delete", "can_retry", "has_original"}
+              "collection", "collection_name", "created_at", "updated_at", "can_delete", "can_retry", "has_original"}
 
 
 def multipart(filename: str, data: bytes, title: str | None = None, client_type: str = "application/octet-stream"):

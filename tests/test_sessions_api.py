@@ -16,7 +16,8 @@ def test_create_session_with_name(api, user):
     body = response.json()
     assert body["name"] == "Quarterly report"
     assert body["message_count"] == 0
-    assert set(body) == {"id", "name", "pinned", "archived", "created_at", "updated_at", "message_count", "match"}
+    assert set(body) == {"id", "name", "pinned", "archived", "created_at", "updated_at", "message_count", "match",
+                         "scope", "scope_items"}
     assert body["pinned"] is False and body["archived"] is False and body["match"] is None
     assert ChatSession.objects.get(id=body["id"]).owner == user
 

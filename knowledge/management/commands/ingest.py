@@ -2,12 +2,13 @@ import logging
 import sys
 import time
 
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from knowledge import folders, services
-from knowledge.models import Document
+from knowledge.models import Collection, Document
 from knowledge.processing import document_process
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,14 @@ class Command(BaseCommand):
                             help="Files or folders; folders are read recursively, hidden files skipped.")
         parser.add_argument("--title", default="",
                             help="Title for the document (only with a single file; default: the file name).")
+        parser.add_argument("--collection", metavar="NAME", default="",
+                            help="The collection the documents go to (default: the default collection). It must "
+                                 "exist, unless --create is given; --sync and --prune stay inside it.")
+        parser.add_argument("--create", action="store_true",
+                            help="With --collection: create it if missing, readable by staff and the --group(s) "
+                                 "only (open it to everyone in the admin if you mean to).")
+        parser.add_argument("--group", action="append", default=[], metavar="GROUP",
+                            help="With --create: a group whose members read the new collection (repeatable).")
         parser.add_argument("--sync", action="store_true",
                             help="Bring the knowledge base in line with the files: add new ones, replace changed "
                                  "ones (the old version stays searchable until the new one is ready).")
@@ -38,6 +47,8 @@ class Command(BaseCommand):
     def handle(self, *args, paths, title, sync, prune, wait, inline, **options):
         if prune and not sync:
             raise CommandError("--prune goes with --sync.")
+        self.collection = self._collection(options["collection"], create=options["create"],
+                                           groups=options["group"])
         files, missing = folders.collect_files(paths)
         if title and len(files) > 1:
             raise CommandError("--title names one document: give a single file with it.")
@@ -55,17 +66,47 @@ class Command(BaseCommand):
                 progress.set_postfix_str(path.name[-40:], refresh=False)
                 self._submit(path, title=title, sync=sync, inline=inline)
         if prune:
-            self.report.removed.extend(folders.prune(paths, kept))
+            self.report.removed.extend(folders.prune(paths, kept, collection=self.collection))
         if wait:
             self._wait()
         self.report.write(self.stdout, self.stderr)
         if self.report.failed:
             raise CommandError(f"{len(self.report.failed)} file(s) failed.")
 
+    def _collection(self, name: str, *, create: bool, groups: list[str]) -> Collection:
+        """The named collection (refusing a typo rather than creating it), or the default one."""
+        name = " ".join(name.split())
+        if (create or groups) and not name:
+            raise CommandError("--create and --group go with --collection NAME.")
+        if groups and not create:
+            raise CommandError("--group names who reads a collection --create makes; change an existing "
+                               "collection's groups in the admin.")
+        if not name:
+            return Collection.objects.default()
+        if len(name) > Collection._meta.get_field("name").max_length:
+            raise CommandError("A collection's name has at most 100 characters.")
+        collection = Collection.objects.filter(name__iexact=name).first()
+        if collection is not None:
+            return collection
+        if not create:
+            existing = ", ".join(Collection.objects.values_list("name", flat=True)) or "none"
+            raise CommandError(f"No collection named “{name}” (existing: {existing}). "
+                               "Add --create to create it.")
+        found = list(Group.objects.filter(name__in=groups))
+        unknown = sorted(set(groups) - {g.name for g in found})
+        if unknown:
+            raise CommandError(f"No such group: {', '.join(unknown)}.")
+        collection = Collection.objects.create(name=name, visibility=Collection.Visibility.GROUPS)
+        collection.groups.set(found)
+        readers = ", ".join(g.name for g in found) or "nobody but staff"
+        self.stdout.write(f"Created the collection “{name}”, readable by {readers}.")
+        return collection
+
     def _submit(self, path, *, title: str, sync: bool, inline: bool) -> None:
         name = str(path)
         try:
-            submitted = folders.submit_file(path, title=title, sync=sync, enqueue=not inline)
+            submitted = folders.submit_file(path, collection=self.collection, title=title, sync=sync,
+                                            enqueue=not inline)
             if submitted.outcome != folders.UNCHANGED and inline:
                 document = document_process(document_id=submitted.document.pk)
                 if document is not None and document.status == Document.Status.FAILED:

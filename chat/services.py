@@ -13,13 +13,14 @@ message is saved: complete, stopped with the text so far, or failed with the err
 arrived. An answer that is regenerated is replaced only when its successor is saved.
 """
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from chat import stopping
@@ -28,7 +29,7 @@ from chat.llm import ChatRequest, get_backend
 from chat.prompts import build_rag_messages, retrieval_query
 from knowledge.scope import Scope
 from knowledge.services import search_for
-from ragchat.db import release_connection
+from ragchat.db import release_connection, retrying_deadlocks
 from ragchat.openai_client import ProviderError
 from sessions_app.models import DEFAULT_SESSION_NAME, ChatSession, Message
 
@@ -50,6 +51,10 @@ class QuestionNotFound(Exception):
 
 class NotTheLastQuestion(Exception):
     pass
+
+
+class ChatGone(Exception):
+    """The chat was deleted (by another request) while a question or its answer was being saved."""
 
 
 class TurnFailed(Exception):
@@ -138,7 +143,8 @@ def answer_stream(turn: Turn) -> Iterator[tuple[str, object]]:
             parts.append(delta)
             yield "token", delta
     except GeneratorExit:  # the client went away, having asked to stop or not: keep what it had been sent
-        save(status=Message.Status.STOPPED) if stop.requested(now=True) else save(error=DISCONNECTED)
+        with contextlib.suppress(ChatGone):  # the chat was deleted meanwhile: nothing to keep
+            save(status=Message.Status.STOPPED) if stop.requested(now=True) else save(error=DISCONNECTED)
         raise
     except ProviderError as exc:
         yield "error", save(error=str(exc))
@@ -166,7 +172,10 @@ def _backend():
 
 
 def _save_question(session: ChatSession, text: str) -> Message:
-    question = Message.objects.create(session=session, role=Message.Role.USER, content=text)
+    try:
+        question = Message.objects.create(session=session, role=Message.Role.USER, content=text)
+    except IntegrityError as exc:  # its chat's foreign key: another request deleted the chat a moment ago
+        raise ChatGone("This chat was deleted.") from exc
     if session.name == DEFAULT_SESSION_NAME:
         session.name = title_from(text)
     session.archived = False  # a chat written in again comes back from the archive
@@ -218,15 +227,23 @@ def _search_query(question: Message, earlier: list[Message]) -> str:
 def _save_answer(turn: Turn, text: str, *, model: str = "", usage: dict | None = None, error: str = "",
                  status: str | None = None, used: list[int] | None = None) -> Message:
     """`used`: the numbers of the hits the answer relies on, the only ones kept as its sources (None: all)."""
-    with transaction.atomic():
-        message = Message.objects.create(
-            session=turn.session, role=Message.Role.ASSISTANT, content=text, model=model, usage=usage or {},
-            status=status or (Message.Status.FAILED if error else Message.Status.COMPLETE), error=error,
-            sources=citations(turn.request.hits, used),
-        )
-        _retire_replaced(turn)
-        ChatSession.objects.filter(pk=turn.session.pk).update(updated_at=message.created_at)
-    return message
+    def save() -> Message:
+        with transaction.atomic():
+            # The chat's row first: two answers of one chat saved at once (or an answer beside a stop or a rename)
+            # then queue on it, instead of each taking a shared lock through its message's foreign key and
+            # waiting for the other's to bump updated_at, which MariaDB ends as a deadlock.
+            if not ChatSession.objects.select_for_update().filter(pk=turn.session.pk).exists():
+                raise ChatGone("This chat was deleted while its answer was written.")
+            message = Message.objects.create(
+                session=turn.session, role=Message.Role.ASSISTANT, content=text, model=model, usage=usage or {},
+                status=status or (Message.Status.FAILED if error else Message.Status.COMPLETE), error=error,
+                sources=citations(turn.request.hits, used),
+            )
+            _retire_replaced(turn)
+            ChatSession.objects.filter(pk=turn.session.pk).update(updated_at=message.created_at)
+        return message
+
+    return retrying_deadlocks(save)
 
 
 def citations(hits, used: list[int] | None) -> list[dict]:

@@ -75,7 +75,7 @@ class ChatView(APIView):
             assistant = services.answer(turn)
         except (services.NothingToRetry, services.NotTheLastQuestion) as exc:  # the chat's state refuses it
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        except services.QuestionNotFound as exc:
+        except (services.QuestionNotFound, services.ChatGone) as exc:
             raise NotFound(str(exc)) from exc
         except services.TurnFailed as failed:
             body = {"detail": failed.assistant_message.error, **_pair(failed.user_message, failed.assistant_message)}
@@ -111,8 +111,11 @@ def _event_stream(turn: services.Turn) -> StreamingHttpResponse:
         # closing(): when the client goes away the server closes this generator, and that closes the turn's
         # stream at once (not whenever it is garbage-collected), so the partial answer is saved.
         with closing(services.answer_stream(turn)) as turn_events:
-            for kind, payload in turn_events:
-                yield _sse(kind, _event_data(turn, kind, payload))
+            try:
+                for kind, payload in turn_events:
+                    yield _sse(kind, _event_data(turn, kind, payload))
+            except services.ChatGone:  # deleted while it streamed: the stream just ends, as the chat did
+                return
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"

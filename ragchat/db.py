@@ -2,7 +2,12 @@
 back while a request waits on something slow.
 """
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from django.db import InterfaceError, OperationalError, connection
+
+T = TypeVar("T")
 
 # MySQL/MariaDB client and server codes that mean the server is away, not that the query was wrong:
 # can't connect (2002, 2003), gone away / lost (2006, 2013, 2055), too many connections (1040),
@@ -30,3 +35,20 @@ def release_connection() -> None:
     if not connection.in_atomic_block:
         connection.close()
 
+
+
+DEADLOCK_MYSQL_CODE = 1213  # "Deadlock found when trying to get lock; try restarting transaction"
+
+
+def retrying_deadlocks(work: Callable[[], T], *, attempts: int = 3) -> T:
+    """Run `work`, one whole transaction, again when MariaDB chose it as the victim of a deadlock: the server
+    has rolled it back and asks for exactly that. Inside an outer transaction it runs once (a retry there
+    would repeat only part of what was rolled back)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except OperationalError as exc:
+            code = exc.args[0] if exc.args else None
+            if code != DEADLOCK_MYSQL_CODE or attempt == attempts or connection.in_atomic_block:
+                raise
+    raise AssertionError("unreachable")

@@ -3,6 +3,7 @@
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
@@ -19,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from knowledge.models import Document
+from ragchat.db import retrying_deadlocks
 from ragchat.schema import errors
 from ragchat.throttles import rate
 from sessions_app.export import chat_markdown, export_filename
@@ -29,6 +31,7 @@ from sessions_app.serializers import (
     FeedbackSerializer,
     MessageSerializer,
     SessionListQuerySerializer,
+    text_pattern,
 )
 
 EXPORT_TYPES = {"markdown": ("md", "text/markdown; charset=utf-8"), "json": ("json", "application/json")}
@@ -55,8 +58,9 @@ def with_reader_feedback(messages, user):
 
 
 @extend_schema_view(list=extend_schema(parameters=[
-    OpenApiParameter("search", str, description="Only chats whose name or messages hold these words "
-                                                "(case-insensitive, at most 200 characters)."),
+    OpenApiParameter("search", str, pattern=text_pattern(allow_blank=True),  # no NUL (400)
+                     description="Only chats whose name or messages hold these words "
+                                 "(case-insensitive, at most 200 characters)."),
     OpenApiParameter("archived", bool, description="true: the archived chats; false (default): the others."),
 ]))
 class ChatSessionViewSet(viewsets.ModelViewSet):
@@ -111,6 +115,16 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         serializer.save(owner=self.request.user)
+
+    def perform_destroy(self, instance):
+        def delete():
+            with transaction.atomic():
+                # The chat's row first, then its messages: a question saved at the same moment waits for the
+                # delete and then finds the chat gone (404), instead of slipping in between the two.
+                ChatSession.objects.select_for_update().filter(pk=instance.pk).exists()
+                instance.delete()
+
+        retrying_deadlocks(delete)
 
     @extend_schema(responses=MessageSerializer(many=True))
     @action(detail=True, methods=["get"])

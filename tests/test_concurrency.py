@@ -58,3 +58,24 @@ def test_uploads_searches_and_chats_at_once_never_fail(transactional_db):
     assert "database is locked" not in log
     assert not Document.objects.exclude(status="ready").exists()
     assert Message.objects.filter(role=Message.Role.ASSISTANT, status="complete").count() == EACH
+
+
+def test_stops_chats_and_deletes_of_one_session_at_once_never_fail(transactional_db):
+    # What schemathesis' two workers once did on MariaDB: stops racing each other, a turn and a delete of the
+    # same chat. Each stop is 204 (or 404 once the chat is gone), never a 500.
+    user = make_user("racer")
+    token = Token.objects.create(user=user).key
+    make_document("Volcanoes erupt when magma rises. Glaciers carve valleys over centuries.", user=user)
+    sessions = [str(make_session(user, f"s{n}").id) for n in range(4)]
+    env = {**{f"THROTTLE_{s}": "10000/minute" for s in ("CHAT", "UPLOADS", "SEARCH")}, "LOG_LEVEL": "ERROR"}
+    with ProductionServer(database_url(connection.settings_dict), env=env, workers=2, threads=32) as server:
+        base = server.url + "/api/sessions"
+        jobs = []
+        for s in sessions:
+            jobs += [("POST", f"{base}/{s}/stop", None)] * 8
+            jobs += [("POST", f"{base}/{s}/chat", {"message": "What do glaciers do?"})] * 2
+        jobs += [("DELETE", f"{base}/{sessions[-1]}", None)]
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            results = list(pool.map(lambda job: call(job[1], token, job[0], job[2]), jobs))
+        log = server.output()
+    assert all(status < 500 for status, _ in results), ([r for r in results if r[0] >= 500][:3], log[-3000:])

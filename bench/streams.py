@@ -54,9 +54,11 @@ async def drive(port: int, seeded: dict, provider: SlowOpenAI, args) -> dict:
         await request("127.0.0.1", port, "GET", "/api/search?q=warm+up", token=token, timeout=120)
     figures = {"healthz": [], "search": [], "healthz_status": [], "search_status": [], "peak_streams": 0,
                "connections": 0}
-    streams = asyncio.ensure_future(asyncio.gather(
-        *(chat_stream("127.0.0.1", port, s, token, timeout=args.tokens * args.interval + 120)
-          for s in seeded["sessions"])))
+    async def stream(n: int, session: str):
+        await asyncio.sleep(n * args.ramp / args.streams)  # people do not all press Send in the same millisecond
+        return await chat_stream("127.0.0.1", port, session, token, timeout=args.tokens * args.interval + 120)
+
+    streams = asyncio.ensure_future(asyncio.gather(*(stream(n, s) for n, s in enumerate(seeded["sessions"]))))
     words = ["volcano", "glacier magma", "river delta", "orbit comet", "enzyme protein"]
     n = 0
     while not streams.done():
@@ -91,6 +93,9 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=256)
+    parser.add_argument("--ramp", type=float, default=10,
+                        help="seconds over which the streams start (0: all at once; each burst request holds a "
+                             "database connection for its first moments, so MariaDB's max_connections must exceed it)")
     args = parser.parse_args()
     if args.db == "both":
         for db in ("sqlite", "mariadb"):

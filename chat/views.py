@@ -31,6 +31,7 @@ from chat.serializers import (
 )
 from knowledge.embeddings import get_embedder
 from knowledge.services import search_for
+from ragchat.db import release_connection
 from ragchat.schema import errors
 from ragchat.throttles import rate
 from sessions_app.models import ChatSession
@@ -116,6 +117,11 @@ def _event_stream(turn: services.Turn) -> StreamingHttpResponse:
                     yield _sse(kind, _event_data(turn, kind, payload))
             except services.ChatGone:  # deleted while it streamed: the stream just ends, as the chat did
                 return
+            finally:
+                # A thread that streamed for a minute gives its connection back rather than keeping it open
+                # (CONN_MAX_AGE) while it waits for its next request: 200 answers that end together must not
+                # leave 200 idle connections behind (MariaDB allows 151 by default).
+                release_connection()
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"

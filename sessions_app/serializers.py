@@ -222,7 +222,7 @@ class ChatSessionSerializer(ModelSerializer):
         without a model instance and an attribute lookup per field and row, which were half a page's time."""
         plain = [(name, field) for name, field in self.fields.items() if name not in ("match", *SCOPE_FIELDS)]
         search = self.context.get("search")
-        scopes = self._page_scope_items([row["id"] for row in rows])
+        scopes = self._page_scope_items([row["id"] for row in rows if row.get("has_scope", True)])
         items = []
         for row in rows:
             item = {name: None if row[name] is None else field.to_representation(row[name]) for name, field in plain}

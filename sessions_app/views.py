@@ -4,7 +4,7 @@ import json
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -82,11 +82,17 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
         counted = (Message.objects.filter(session=OuterRef("pk")).order_by().values("session")
                    .annotate(n=Count("id")).values("n"))
         scoped = Prefetch("scope_documents", queryset=Document.objects.only("id", "title", "collection"))
-        sessions = (ChatSession.objects.filter(owner=self.request.user)
-                    .annotate(message_count=Coalesce(Subquery(counted), 0)))
-        if self.action != "list":  # the list reads a page's scopes itself (ChatSessionSerializer.list_items)
+        sessions = ChatSession.objects.filter(owner=self.request.user)
+        if self.action in ("list", "retrieve", "partial_update", "update"):  # what shows a chat's own fields
+            sessions = sessions.annotate(message_count=Coalesce(Subquery(counted), 0))
+        if self.action in ("retrieve", "partial_update", "update"):  # the list reads a page's scopes itself
             sessions = sessions.prefetch_related("scope_collections", scoped)
         if self.action == "list":
+            # Whether a chat has a scope at all, in the page's own query: most have none, and a page's scope
+            # items are then read only for the chats that have some.
+            has_scope = (Exists(ChatSession.scope_collections.through.objects.filter(chatsession=OuterRef("pk")))
+                         | Exists(ChatSession.scope_documents.through.objects.filter(chatsession=OuterRef("pk"))))
+            sessions = sessions.annotate(has_scope=has_scope)
             query = self.list_query()
             sessions = sessions.filter(archived=query["archived"])
             if query["search"]:
@@ -109,7 +115,8 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
     def list(self, request, *args, **kwargs):
         # A page of plain rows (ChatSessionSerializer.list_items) rather than a model instance per chat.
         search = self.list_query()["search"]
-        fields = [*ChatSessionSerializer.stored_fields(), "message_count", *(["match_content"] if search else [])]
+        fields = [*ChatSessionSerializer.stored_fields(), "message_count", "has_scope",
+                  *(["match_content"] if search else [])]
         page = self.paginate_queryset(self.get_queryset().values(*fields))
         return self.get_paginated_response(self.get_serializer().list_items(page))
 

@@ -32,7 +32,10 @@ def streaming_server(transactional_db, provider):
            "OPENAI_TIMEOUT": "10", "OPENAI_MAX_RETRIES": "0", "EMBEDDING_BACKEND": "local",
            "THROTTLE_CHAT": "1000/minute",
            # gunicorn's worker timeout far below an answer's length: it must not cut answers (gthread).
-           "GUNICORN_CMD_ARGS": "--timeout 2"}
+           "GUNICORN_CMD_ARGS": "--timeout 2",
+           # No persistent connections: a thread that answered one of the /healthz probes keeps none idle, so
+           # the connections counted below are the ones the open answers hold.
+           "CONN_MAX_AGE": "0"}
     with ProductionServer(database_url(connection.settings_dict), env=env, workers=2, threads=32) as server:
         yield server
 

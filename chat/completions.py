@@ -21,10 +21,9 @@ from chat.completion_request import CompletionRequest
 from chat.followups import needs_rewrite
 from chat.llm import ChatRequest, get_backend
 from chat.prompts import build_rag_messages, retrieval_query
-from chat.services import DISCONNECTED, INTERNAL_ERROR, citations
+from chat.services import DISCONNECTED, INTERNAL_ERROR, backend_for_answer, citations
 from knowledge import scope as knowledge_scope
 from knowledge.services import search_for
-from ragchat.db import release_connection
 from ragchat.openai_client import ProviderError
 from sessions_app.models import ApiUsage
 
@@ -68,7 +67,7 @@ def prepare(*, user, request: CompletionRequest) -> CompletionTurn:
 
 
 def complete(turn: CompletionTurn) -> Completion:
-    backend = _backend()
+    backend = backend_for_answer()
     try:
         reply = backend.complete(turn.chat)
     except ProviderError as exc:
@@ -79,7 +78,7 @@ def complete(turn: CompletionTurn) -> Completion:
 
 def complete_stream(turn: CompletionTurn) -> Iterator[tuple[str, object]]:
     """("token", "text") per delta, then ("done", Completion) or ("error", Completion with `error`)."""
-    stream = _backend().stream(turn.chat)
+    stream = backend_for_answer().stream(turn.chat)
     parts: list[str] = []
 
     def finish(error: str = "") -> Completion:
@@ -129,14 +128,6 @@ def _search_query(turn: CompletionTurn) -> str:
             return rewrite.text
     return retrieval_query(question, earlier_questions)
 
-
-def _backend():
-    """The chat backend; a remote one may take a minute, so the database connection is given back meanwhile
-    (see chat.services._backend); recording the usage opens a new one."""
-    backend = get_backend()
-    if backend.remote:
-        release_connection()
-    return backend
 
 
 def _finish(turn: CompletionTurn, text: str, model: str, usage: dict, used: list[int] | None, *,

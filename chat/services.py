@@ -114,7 +114,7 @@ def _prepare(session: ChatSession, question: Message, *, replaces=(), started_at
 
 
 def answer(turn: Turn) -> Message:
-    backend = _backend()
+    backend = backend_for_answer()
     try:
         reply = backend.complete(turn.request)
     except ProviderError as exc:
@@ -125,7 +125,7 @@ def answer(turn: Turn) -> Message:
 def answer_stream(turn: Turn) -> Iterator[tuple[str, object]]:
     """("token", "text") per delta, then ("done", Message) or ("error", failed Message). A stop ends it early
     with ("done", the `stopped` Message holding the text so far)."""
-    stream = _backend().stream(turn.request)
+    stream = backend_for_answer().stream(turn.request)
     stop = stopping.StopWatch(turn.session.pk, since=turn.started_at)
     parts: list[str] = []
 
@@ -162,9 +162,10 @@ def stop_answer(*, session: ChatSession) -> None:
 
 
 # --- steps ----------------------------------------------------------------------------------------
-def _backend():
-    """The chat backend; one that answers over the network may take a minute, and 200 such turns must not
-    hold 200 database connections meanwhile: the connection is given back, and reopened to save the answer."""
+def backend_for_answer():
+    """The chat backend, for a call that answers (a chat turn, a /v1 completion). One that answers over the
+    network may take a minute, and 200 such calls must not hold 200 database connections meanwhile: the
+    connection is given back, and reopened to save the answer or record its usage."""
     backend = get_backend()
     if backend.remote:
         release_connection()

@@ -29,6 +29,7 @@ from django.conf import settings
 from knowledge.batching import Batched
 from knowledge.lexical import terms
 from ragchat import openai_client
+from ragchat.gate import waiting
 
 # No network at run time: onnxruntime (>= 1.29) starts a telemetry uploader unless this is set before it
 # initialises, and Hugging Face libraries must never look for a hub. Set here, before anything imports them.
@@ -144,7 +145,8 @@ class MiniLMEmbedder:
             if cached is not None:
                 self._queries.move_to_end(text)
                 return cached
-        vector = self._query_runs(text)
+        with waiting():  # the batch's model run is native code, and a queued query only waits for it
+            vector = self._query_runs(text)
         vector.flags.writeable = False
         with self._lock:
             self._queries[text] = vector

@@ -38,6 +38,7 @@ from knowledge.ranking import Hit
 from knowledge.scope import Scope, searchable_documents
 from knowledge.uploads import has_upload, store_upload
 from knowledge.vectors import store_chunks
+from ragchat.gate import waiting
 from ragchat.openai_client import ProviderError
 
 __all__ = [
@@ -207,7 +208,8 @@ def document_wait(*, document: Document, timeout: float) -> Document:
     (of the kind recorded, with the failed document as `error.document`). After `timeout`, as it is then."""
     deadline = time.monotonic() + timeout
     while document.status in (Document.Status.PENDING, Document.Status.PROCESSING) and time.monotonic() < deadline:
-        time.sleep(WAIT_POLL_SECONDS)
+        with waiting():  # a poll holds no place at the gate (ragchat/gate.py)
+            time.sleep(WAIT_POLL_SECONDS)
         document = Document.objects.filter(pk=document.pk).first()
         if document is None:
             raise IngestError("The document was deleted before it was processed.")

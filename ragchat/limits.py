@@ -24,16 +24,17 @@ def now() -> float:
 
 def count(scope: str, ident: str, *, seconds: int, delta: int = 1) -> int:
     """Add `delta` to this window's counter for (scope, ident) and return the new value."""
-    key, start = _window(scope, ident, seconds)
-    if delta > 0 and cache.add(key, delta, timeout=seconds + 60):
-        return delta
+    key, _ = _window(scope, ident, seconds)
+    # incr() first: the window's counter usually exists, and on the database cache add() costs a count of
+    # the whole table (for culling) and a read before its write.
     try:
         return cache.incr(key, delta)
     except ValueError:  # nothing counted in this window yet (or it expired just now)
         if delta <= 0:
             return 0
-        cache.add(key, delta, timeout=seconds + 60)
+    if cache.add(key, delta, timeout=seconds + 60):
         return delta
+    return cache.incr(key, delta)  # another worker added it between our incr() and add()
 
 
 def peek(scope: str, ident: str, *, seconds: int) -> int:

@@ -12,6 +12,7 @@ import openai
 from django.conf import settings
 
 from knowledge.chunking import count_tokens
+from ragchat.gate import waiting
 
 
 class ProviderError(Exception):
@@ -61,7 +62,8 @@ def embed(texts: list[str], *, model: str) -> list[list[float]]:
     batch = max(1, settings.OPENAI_EMBEDDING_BATCH)
     try:
         for start in range(0, len(texts), batch):
-            response = client().embeddings.create(model=model, input=texts[start:start + batch])
+            with waiting():  # the model service's time holds no place at the gate (ragchat/gate.py)
+                response = client().embeddings.create(model=model, input=texts[start:start + batch])
             vectors.extend(item.embedding for item in sorted(response.data, key=lambda d: d.index))
     except PROVIDER_ERRORS as exc:
         raise ProviderError(describe(exc)) from exc
@@ -76,8 +78,9 @@ def chat(messages: list[dict], *, model: str, timeout: float | None = None, max_
     `sampling`: temperature, max_tokens, ... as a caller of ragchat's own OpenAI-format API asked."""
     options = {k: v for k, v in {"timeout": timeout, "max_retries": max_retries}.items() if v is not None}
     try:
-        response = (client().with_options(**options) if options else client()).chat.completions.create(
-            model=model, messages=messages, **(sampling or {}))
+        with waiting():
+            response = (client().with_options(**options) if options else client()).chat.completions.create(
+                model=model, messages=messages, **(sampling or {}))
     except PROVIDER_ERRORS as exc:
         raise ProviderError(describe(exc)) from exc
     choice = response.choices[0]
@@ -117,7 +120,11 @@ class ChatStream:
         sent: list[str] = []
         try:
             stream = self._open()
-            for event in stream:
+            while True:
+                with waiting():  # between tokens: the model service's time
+                    event = next(stream, None)
+                if event is None:
+                    break
                 started = True
                 self.model = event.model or self.model
                 if event.usage:
@@ -142,6 +149,10 @@ class ChatStream:
             raise ProviderError(BROKEN_STREAM)
 
     def _open(self):
+        with waiting():
+            return self._create()
+
+    def _create(self):
         try:
             return client().chat.completions.create(model=self.model, messages=self.messages, stream=True,
                                                     stream_options={"include_usage": True}, **self.sampling)

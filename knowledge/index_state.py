@@ -9,16 +9,21 @@ from another process; code that changes a document's status with `QuerySet.updat
 `note_change()` in the same transaction. A transaction that writes chunks or vectors takes the state
 row's lock before it touches them (a document's first save or its deletion does), so that writers lock
 rows in one order on MySQL/MariaDB and never deadlock each other.
+
+`access_version` changes the same way with who may read what (collections, their groups, the groups'
+members, a document's move to another collection: the handlers below and `note_access_change()`), so that a
+process may keep what a user can read until it changes (knowledge/scope.py).
 """
 
 import secrets
 from typing import NamedTuple
 
+from django.contrib.auth.models import Group, User
 from django.db import connection, transaction
-from django.db.models.signals import post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
-from knowledge.models import Document, IndexState
+from knowledge.models import Collection, Document, IndexState
 
 STATE_ID = 1
 
@@ -26,17 +31,19 @@ STATE_ID = 1
 class Served(NamedTuple):
     version: int
     active_model: str  # empty: none recorded yet (an empty knowledge base): the configured embedder's
+    access_version: int = 0
 
 
 def served() -> Served:
     """What the index serves now: one primary-key lookup (the hot path of every query, so no ORM)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT version, active_model FROM {IndexState._meta.db_table} WHERE id = %s", [STATE_ID])
+        cursor.execute(f"SELECT version, active_model, access_version FROM {IndexState._meta.db_table} "
+                       f"WHERE id = %s", [STATE_ID])
         row = cursor.fetchone()
     if row is None:  # a brand-new (or flushed) database
         state = _create()
-        return Served(state.version, state.active_model)
-    return Served(int(row[0]), row[1])
+        return Served(state.version, state.active_model, state.access_version)
+    return Served(int(row[0]), row[1], int(row[2]))
 
 
 def instance() -> str:
@@ -59,9 +66,16 @@ def note_change() -> None:
         _create()
 
 
+def note_access_change() -> None:
+    """Tell every process that who may read what changed (call inside the transaction that changes it)."""
+    if not IndexState.objects.filter(pk=STATE_ID).update(access_version=_new_version()):
+        _create()
+
+
 def _create() -> IndexState:
     with transaction.atomic():
-        state, _ = IndexState.objects.get_or_create(pk=STATE_ID, defaults={"version": _new_version()})
+        state, _ = IndexState.objects.get_or_create(pk=STATE_ID, defaults={"version": _new_version(),
+                                                                     "access_version": _new_version()})
     return state
 
 
@@ -81,3 +95,19 @@ def _document_deleted(sender, instance: Document, **kwargs) -> None:
     # Before the rows go (pre_delete runs first in Django's delete transaction): every writer then locks the
     # state row before the rows of chunks and vectors, in the same order, so none can deadlock another.
     note_change()
+
+
+# Who may read what: a collection's visibility, owner or groups, a group's members, a group's deletion (which
+# removes its memberships without an m2m signal). A user's own is_staff is read with the user on each request.
+@receiver(post_save, sender=Collection, dispatch_uid="access_collection_saved")
+@receiver(post_delete, sender=Collection, dispatch_uid="access_collection_deleted")
+@receiver(post_delete, sender=Group, dispatch_uid="access_group_deleted")
+def _access_changed(sender, **kwargs) -> None:
+    note_access_change()
+
+
+@receiver(m2m_changed, sender=Collection.groups.through, dispatch_uid="access_collection_groups")
+@receiver(m2m_changed, sender=User.groups.through, dispatch_uid="access_group_members")
+def _access_members_changed(sender, action: str, **kwargs) -> None:
+    if action in ("post_add", "post_remove", "post_clear"):
+        note_access_change()

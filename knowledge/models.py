@@ -259,6 +259,9 @@ class IndexState(models.Model):
     active_model = models.CharField(max_length=200, blank=True)
     target_model = models.CharField(max_length=200, blank=True)
     version = models.BigIntegerField(default=0)
+    # Changes, like `version`, with anything that changes who may read what (collections, their groups, group
+    # members): a process keeps what a user may read until it does (knowledge/scope.py).
+    access_version = models.BigIntegerField(default=0)
     # Names this database in the names of index snapshot files (knowledge/snapshot.py).
     instance = models.UUIDField(default=uuid.uuid4, editable=False)
     switched_at = models.DateTimeField(null=True, blank=True)  # when active_model last changed

@@ -157,8 +157,10 @@ def document_delete(*, document: Document) -> None:
 
 def document_move(*, document: Document, collection: Collection) -> Document:
     """Put a document in another collection: who may read it changes at the next query (the index needs no
-    change: it asks the database which documents a user may read)."""
-    Document.objects.filter(pk=document.pk).update(collection=collection)
+    change: it asks which documents a user may read, knowledge/scope.py)."""
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk).update(collection=collection)
+        index_state.note_access_change()
     document.collection = collection
     return document
 

@@ -24,6 +24,7 @@ from ragchat.db import retrying_deadlocks
 from ragchat.schema import errors
 from ragchat.throttles import rate
 from sessions_app.export import chat_markdown, export_filename
+from sessions_app.listing import ChatList
 from sessions_app.models import ChatSession, Feedback, Message
 from sessions_app.serializers import (
     ChatExportSerializer,
@@ -114,10 +115,13 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
 
     def list(self, request, *args, **kwargs):
         # A page of plain rows (ChatSessionSerializer.list_items) rather than a model instance per chat.
-        search = self.list_query()["search"]
-        fields = [*ChatSessionSerializer.stored_fields(), "message_count", "has_scope",
-                  *(["match_content"] if search else [])]
-        page = self.paginate_queryset(self.get_queryset().values(*fields))
+        query = self.list_query()
+        if query["search"]:
+            fields = [*ChatSessionSerializer.stored_fields(), "message_count", "has_scope", "match_content"]
+            chats = self.get_queryset().values(*fields)
+        else:  # the plain list, on every page load: two hand-written queries (sessions_app/listing.py)
+            chats = ChatList(request.user, archived=query["archived"])
+        page = self.paginate_queryset(chats)
         return self.get_paginated_response(self.get_serializer().list_items(page))
 
     def perform_create(self, serializer):

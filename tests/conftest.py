@@ -73,9 +73,12 @@ def openai_server():
 
 @pytest.fixture
 def fresh_index():
-    """The process's search index, emptied before and after: each test starts from what its database holds."""
-    from knowledge import index
+    """The process's search index (and what it keeps of who may read what), emptied before and after: each
+    test starts from what its database holds."""
+    from knowledge import index, scope
 
     index.reset_index()
+    scope.forget()
     yield index.get_index()
     index.reset_index()
+    scope.forget()

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from knowledge.topk import top
+
 # Score fusion: a convex combination of standardised scores (Bruch et al. 2023 find it ahead of reciprocal rank
 # fusion once its weight is tuned). VECTOR_WEIGHT was chosen on the dev half of every set of
 # bench/retrieval_quality.py (mean nDCG@10 over question- and keyword-style sets) and checked on the other half.
@@ -93,11 +95,3 @@ def standardised(scores: np.ndarray) -> np.ndarray:
     scores = scores.astype(np.float64)
     spread = scores.std()
     return (scores - scores.mean()) / spread if spread > 0 else np.zeros_like(scores)
-
-
-def top(scores: np.ndarray, k: int) -> list[int]:
-    """Indices of the k largest scores, largest first: a partial sort, then a sort of k items."""
-    if k >= len(scores):
-        return [int(i) for i in np.argsort(-scores, kind="stable")]
-    part = np.argpartition(-scores, k)[:k]
-    return [int(i) for i in part[np.argsort(-scores[part], kind="stable")]]

@@ -17,6 +17,8 @@ import numpy as np
 import simsimd
 from django.conf import settings
 
+from knowledge.topk import largest
+
 RESCORE = 512  # rows whose int8 estimate is best get their exact float32 cosine
 
 
@@ -80,7 +82,7 @@ class VectorView(NamedTuple):
             self.quantized.estimate(vector, out[:n_base])
             if allowed is not None:  # the exact rescoring goes to the best rows that may be returned
                 out[:n_base][~allowed[:n_base]] = -np.inf
-            best = np.argpartition(-out[:n_base], RESCORE)[:RESCORE]
+            best = largest(out[:n_base], RESCORE)
             best.sort()  # in file order: fewer, longer reads of the float32 rows
             out[best] = self.base[best] @ vector
         elif n_base:

@@ -67,6 +67,13 @@ class SearchHitSerializer(serializers.Serializer):
     page = serializers.IntegerField(allow_null=True)
     position = serializers.IntegerField()
 
+    @classmethod
+    def items(cls, hits) -> list[dict]:
+        """What many=True writes, for Hits (knowledge.ranking), whose fields already hold these JSON types:
+        without a copy of every field per response, which was a tenth of a search's Python time."""
+        names = list(cls._declared_fields)
+        return [{name: getattr(hit, name) for name in names} for hit in hits]
+
 
 class ConfigSerializer(serializers.Serializer):
     chat_backend = serializers.CharField()

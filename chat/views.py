@@ -150,7 +150,7 @@ def search(request):
     query = SearchQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
     hits = search_for(user=request.user, query=query.validated_data["q"], k=query.validated_data["k"])
-    return Response(SearchHitSerializer(hits, many=True).data)
+    return Response(SearchHitSerializer.items(hits))
 
 
 @extend_schema(responses=ConfigSerializer)

@@ -61,3 +61,14 @@ def test_the_schema_documents_score_and_cosine(api, db):
     schema = api.get("/api/schema", HTTP_ACCEPT="application/json").json()
     hit = schema["components"]["schemas"]["SearchHit"]["properties"]
     assert "ranked by" in hit["score"]["description"] and "RAG_MIN_SCORE" in hit["cosine"]["description"]
+
+
+def test_the_search_response_is_what_its_serializer_declares():
+    from chat.serializers import SearchHitSerializer
+    from knowledge.ranking import Hit
+
+    hits = [Hit(chunk_id=1, document_id=2, document_title="Handbook", score=1.25, cosine=0.5, text="Holiday.",
+                page=None, position=0),
+            Hit(chunk_id=3, document_id=2, document_title="Handbook", score=-0.5, cosine=0.25, text="Pay.",
+                page=4, position=1)]
+    assert SearchHitSerializer.items(hits) == SearchHitSerializer(hits, many=True).data

@@ -10,6 +10,10 @@ Only work that needs the CPU holds a place:
   model's batch, a poll): it then comes back ahead of the requests that have not started yet;
 - a streamed answer's body is produced after the app returns, outside the gate.
 
+Never hold a lock across `waiting()` that a request with a place may wait for: the holder needs a place back
+before it can let go of the lock, and the places would all be waiting for it. (So database queries keep their
+place: the search index holds its lock across its change check's queries.)
+
     application = Gate(get_wsgi_application(), places=2, body_limit=50 * 2**20)   # ragchat/wsgi.py
 """
 

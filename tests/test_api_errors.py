@@ -19,10 +19,10 @@ def test_unknown_api_path_is_json_404(api, settings):
 def test_unexpected_error_is_json_500_without_traceback(api, monkeypatch, settings):
     settings.DEBUG = False
 
-    def explode(self):
+    def explode(self, *args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(ChatSessionViewSet, "get_queryset", explode)
+    monkeypatch.setattr(ChatSessionViewSet, "list", explode)
     api.raise_request_exception = False
     response = api.get("/api/sessions")
     assert response.status_code == 500

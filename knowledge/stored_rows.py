@@ -17,6 +17,7 @@ from django.db import connection
 from knowledge.lexical import is_current_terms, pack_terms, unpack_many
 from knowledge.models import Chunk, ChunkTerms, ChunkVector, Document
 from knowledge.ranking import Hit
+from ragchat.db import column, table
 
 BATCH = 2000
 PARALLEL_OVER = 20_000  # rows: fewer than this load over the one connection
@@ -199,15 +200,9 @@ def fetch_hits(chunk_ids: list[int], scores: list[float], cosines: list[float]) 
 
 @lru_cache(maxsize=64)
 def _hits_sql(count: int) -> str:
-    quote = connection.ops.quote_name
-
-    def column(model, name: str) -> str:
-        return quote(model._meta.get_field(name).column)
-
-    chunk, document = (quote(model._meta.db_table) for model in (Chunk, Document))
     fields = ", ".join([f"c.{column(Chunk, 'id')}", f"c.{column(Chunk, 'document')}", f"d.{column(Document, 'title')}",
                         *(f"c.{column(Chunk, name)}" for name in ("text", "page", "position"))])
-    return (f"SELECT {fields} FROM {chunk} c JOIN {document} d ON d.{column(Document, 'id')} = "
+    return (f"SELECT {fields} FROM {table(Chunk)} c JOIN {table(Document)} d ON d.{column(Document, 'id')} = "
             f"c.{column(Chunk, 'document')} WHERE c.{column(Chunk, 'id')} IN ({', '.join(['%s'] * count)}) "
             f"AND d.{column(Document, 'status')} = %s")
 

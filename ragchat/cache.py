@@ -13,6 +13,8 @@ from django.core.cache.backends import db
 from django.db import connections, models, router, transaction
 from django.utils import timezone
 
+from ragchat.db import from_db
+
 
 class DatabaseCache(db.DatabaseCache):
     def incr(self, key, delta=1, version=None):
@@ -37,7 +39,4 @@ class DatabaseCache(db.DatabaseCache):
 
 def _expired(connection, expires) -> bool:
     """As DatabaseCache.get() reads the column: through the backend's datetime converters."""
-    expression = models.Expression(output_field=models.DateTimeField())
-    for converter in connection.ops.get_db_converters(expression) + expression.get_db_converters(connection):
-        expires = converter(expires, expression, connection)
-    return expires < timezone.now()
+    return from_db(models.Expression(output_field=models.DateTimeField()), connection)(expires) < timezone.now()

@@ -1,5 +1,5 @@
-"""The database as the web process sees it: whether a failure means "unavailable", and giving a connection
-back while a request waits on something slow.
+"""The database as the web process sees it: whether a failure means "unavailable", giving a connection back
+while a request waits on something slow, and the names and conversions hand-written SQL needs.
 """
 
 from collections.abc import Callable
@@ -8,6 +8,30 @@ from typing import TypeVar
 from django.db import InterfaceError, OperationalError, connection
 
 T = TypeVar("T")
+
+
+def table(model) -> str:
+    """A model's table, quoted for hand-written SQL on the default database."""
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def column(model, name: str) -> str:
+    """A field's column, quoted for hand-written SQL on the default database."""
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def from_db(expression, using=connection) -> Callable[[object], object]:
+    """What the ORM does to a value it reads for `expression` (a field's column, or any expression with an
+    output_field): the backend's converters, then the field's. So rows read with hand-written SQL come out as
+    the ORM would give them (SQLite's datetimes as text, MySQL's booleans as 0/1, UUIDs as hex)."""
+    steps = using.ops.get_db_converters(expression) + expression.get_db_converters(using)
+
+    def convert(value):
+        for step in steps:
+            value = step(value, expression, using)
+        return value
+
+    return convert
 
 # MySQL/MariaDB client and server codes that mean the server is away, not that the query was wrong:
 # can't connect (2002, 2003), gone away / lost (2006, 2013, 2055), too many connections (1040),

@@ -6,52 +6,44 @@ ORM's `ChatSession.objects.filter(owner=..., archived=...)` with `message_count`
 `Meta.ordering`, and each value goes through the field's own database converters, so rows come out as
 `values()` would give them. Searching the list stays with the ORM (sessions_app/views.py).
 
-    chats = ChatList(user, archived=False)
+    chats = ChatList(user, archived=False, fields=["id", "name"])
     chats.count()        # how many
-    chats[0:50]          # the first page: dicts of ChatSessionSerializer.stored_fields() + the two counts
+    chats[0:50]          # the first page: dicts of those fields + message_count and has_scope
 """
 
 from functools import lru_cache
 
 from django.db import connection
 
+from ragchat.db import column, from_db, table
 from sessions_app.models import ChatSession, Message
-
-FIELDS = ["id", "name", "pinned", "archived", "created_at", "updated_at"]  # ChatSessionSerializer.stored_fields()
 
 
 class ChatList:
-    """What Django's Paginator needs (count() and slicing) for one user's chats, archived or not."""
+    """What Django's Paginator needs (count() and slicing) for one user's chats, archived or not: rows of the
+    chat's `fields` with `message_count` and `has_scope`."""
 
-    def __init__(self, user, *, archived: bool):
-        self.owner, self.archived = user.pk, archived
+    def __init__(self, user, *, archived: bool, fields: list[str]):
+        self.owner, self.archived, self.fields = user.pk, archived, tuple(fields)
 
     def count(self) -> int:
         with connection.cursor() as cursor:
-            cursor.execute(_sql()["count"], [self.owner, self.archived])
+            cursor.execute(_sql(self.fields)["count"], [self.owner, self.archived])
             return cursor.fetchone()[0]
 
     def __getitem__(self, page: slice) -> list[dict]:
         start, stop = page.start or 0, page.stop
         with connection.cursor() as cursor:
-            cursor.execute(_sql()["page"], [self.owner, self.archived, stop - start, start])
+            cursor.execute(_sql(self.fields)["page"], [self.owner, self.archived, stop - start, start])
             rows = cursor.fetchall()
-        converters = _converters()
-        names = [*FIELDS, "message_count", "has_scope"]
+        names = [*self.fields, "message_count", "has_scope"]
+        converters = _converters(self.fields)
         return [{name: convert(value) for name, convert, value in zip(names, converters, row, strict=True)}
                 for row in rows]
 
 
-@lru_cache(maxsize=1)
-def _sql() -> dict[str, str]:
-    quote = connection.ops.quote_name
-
-    def column(model, name: str) -> str:
-        return quote(model._meta.get_field(name).column)
-
-    def table(model) -> str:
-        return quote(model._meta.db_table)
-
+@lru_cache(maxsize=4)
+def _sql(fields: tuple[str, ...]) -> dict[str, str]:
     chats = f"FROM {table(ChatSession)} s WHERE s.{column(ChatSession, 'owner')} = %s " \
             f"AND s.{column(ChatSession, 'archived')} = %s"
     scopes = [ChatSession.scope_collections.through, ChatSession.scope_documents.through]
@@ -62,30 +54,14 @@ def _sql() -> dict[str, str]:
                       for name in ChatSession._meta.ordering)
     return {
         "count": f"SELECT COUNT(*) {chats}",
-        "page": f"SELECT {', '.join(f's.{column(ChatSession, name)}' for name in FIELDS)}, "
+        "page": f"SELECT {', '.join(f's.{column(ChatSession, name)}' for name in fields)}, "
                 f"(SELECT COUNT(*) FROM {table(Message)} m WHERE m.{column(Message, 'session')} = {chat_id}), "
                 f"CASE WHEN {has_scope} THEN 1 ELSE 0 END "
                 f"{chats} ORDER BY {order} LIMIT %s OFFSET %s",
     }
 
 
-@lru_cache(maxsize=1)
-def _converters() -> list:
-    """Per column, a function from the database's value to the field's Python value (what values() applies)."""
-    def of(field):
-        expression = field.get_col("s")
-        steps = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
-
-        def convert(value):
-            for step in steps:
-                value = step(value, expression, connection)
-            return value
-        return convert
-
-    def number(value):
-        return int(value)
-
-    def flag(value):
-        return bool(value)
-
-    return [*(of(ChatSession._meta.get_field(name)) for name in FIELDS), number, flag]
+@lru_cache(maxsize=4)
+def _converters(fields: tuple[str, ...]) -> list:
+    """Per column, what values() would apply: the field's converters; then the two counts, a number and a flag."""
+    return [*(from_db(ChatSession._meta.get_field(name).get_col("s")) for name in fields), int, bool]

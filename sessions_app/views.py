@@ -116,11 +116,11 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
     def list(self, request, *args, **kwargs):
         # A page of plain rows (ChatSessionSerializer.list_items) rather than a model instance per chat.
         query = self.list_query()
+        fields = ChatSessionSerializer.stored_fields()
         if query["search"]:
-            fields = [*ChatSessionSerializer.stored_fields(), "message_count", "has_scope", "match_content"]
-            chats = self.get_queryset().values(*fields)
+            chats = self.get_queryset().values(*fields, "message_count", "has_scope", "match_content")
         else:  # the plain list, on every page load: two hand-written queries (sessions_app/listing.py)
-            chats = ChatList(request.user, archived=query["archived"])
+            chats = ChatList(request.user, archived=query["archived"], fields=fields)
         page = self.paginate_queryset(chats)
         return self.get_paginated_response(self.get_serializer().list_items(page))
 

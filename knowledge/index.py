@@ -76,16 +76,17 @@ class ChunkIndex:
 
     # --- queries ------------------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, *, min_score: float | None = None,
-               documents: np.ndarray | None = None) -> list[Hit]:
+               documents: np.ndarray | None = None, served: index_state.Served | None = None) -> list[Hit]:
         """The k chunks that best match `query`, best first; with min_score, chunks whose cosine is lower
         are dropped. `documents`: only chunks of these document ids (a mask over the rows, applied before the
-        top k of either ranking is taken); None: all of them."""
+        top k of either ranking is taken); None: all of them. `served`: the state row, if the caller has just
+        read it (one read per search)."""
         if not query.strip() or (documents is not None and not len(documents)):
             return []
         words = terms(query)  # once: for the BM25 scores and for the query's word weights
         # The change check reads the database before the lock is taken: a thread that held the lock across
         # that round trip made every other search of the process queue behind it (and behind the GIL).
-        served = index_state.served()
+        served = served or index_state.served()
         with self._lock:  # one sync serves the word weights and the ranking
             self.sync(served)
             held = self._held
@@ -369,11 +370,11 @@ def _rows_by_document(doc_ids: list[int], documents: np.ndarray, rows: np.ndarra
 _index = ChunkIndex()
 
 
-def search(query: str, k: int = 5, *, min_score: float | None = None,
-           documents: np.ndarray | None = None) -> list[Hit]:
+def search(query: str, k: int = 5, *, min_score: float | None = None, documents: np.ndarray | None = None,
+           served: index_state.Served | None = None) -> list[Hit]:
     """The process's index: see ChunkIndex.search. Readers go through knowledge.services.search_for, which
     passes the documents the user may read."""
-    return _index.search(query, k, min_score=min_score, documents=documents)
+    return _index.search(query, k, min_score=min_score, documents=documents, served=served)
 
 
 def get_index() -> ChunkIndex:

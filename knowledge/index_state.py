@@ -31,7 +31,7 @@ STATE_ID = 1
 class Served(NamedTuple):
     version: int
     active_model: str  # empty: none recorded yet (an empty knowledge base): the configured embedder's
-    access_version: int = 0
+    access_version: int
 
 
 def served() -> Served:
@@ -62,14 +62,17 @@ def locked() -> IndexState:
 
 def note_change() -> None:
     """Tell every index that the searchable set changed (call inside the transaction that changes it)."""
-    if not IndexState.objects.filter(pk=STATE_ID).update(version=_new_version()):
-        _create()
+    _renew("version")
 
 
 def note_access_change() -> None:
     """Tell every process that who may read what changed (call inside the transaction that changes it)."""
-    if not IndexState.objects.filter(pk=STATE_ID).update(access_version=_new_version()):
-        _create()
+    _renew("access_version")
+
+
+def _renew(field: str) -> None:
+    if not IndexState.objects.filter(pk=STATE_ID).update(**{field: _new_version()}):
+        _create()  # a new row has new values of both
 
 
 def _create() -> IndexState:

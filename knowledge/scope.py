@@ -34,9 +34,11 @@ class Scope:
         return bool(self.collections or self.documents)
 
 
-def searchable_documents(*, user, scope: Scope | None = None) -> np.ndarray | None:
+def searchable_documents(*, user, scope: Scope | None = None,
+                         served: index_state.Served | None = None) -> np.ndarray | None:
     """The ids of the ready documents `user` may search within `scope`, or None when that is every document
-    (staff, or a user who reads every collection, without a scope): the index then needs no mask."""
+    (staff, or a user who reads every collection, without a scope): the index then needs no mask. `served`:
+    the state row, if the caller has just read it."""
     if user is None or not user.is_authenticated:
         return np.zeros(0, dtype=np.int64)
     if scope:
@@ -44,7 +46,7 @@ def searchable_documents(*, user, scope: Scope | None = None) -> np.ndarray | No
             Q(collection__in=scope.collections) | Q(pk__in=scope.documents)))
     if user.is_staff:
         return None
-    state = index_state.served()
+    state = served or index_state.served()
     if _kept(("everything", user.pk, state.access_version), lambda: reads_everything(user)):
         return None
     return _kept(("ids", user.pk, state.access_version, state.version),

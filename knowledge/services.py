@@ -65,7 +65,9 @@ def search_for(*, user, query: str, k: int, scope: Scope | None = None,
                min_score: float | None = None) -> list[Hit]:
     """The k chunks that best match `query` among those `user` may read (within `scope`): the one search that
     the search API, a chat turn and the OpenAI-compatible endpoint go through."""
-    return index.search(query, k, min_score=min_score, documents=searchable_documents(user=user, scope=scope))
+    served = index_state.served()  # one read of the state row for the access check and the index's change check
+    return index.search(query, k, min_score=min_score, served=served,
+                        documents=searchable_documents(user=user, scope=scope, served=served))
 
 
 def document_submit(*, data: bytes | None = None, text: str | None = None, filename: str = "", title: str = "",

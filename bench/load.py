@@ -84,10 +84,9 @@ def latency(out: str, label: str) -> float:
 
 def settle(server, *, quiet: float = 0.05, limit: float = 120.0) -> None:
     """Wait until the server's processes use less than `quiet` of a core for a second (at most `limit` s)."""
-    master = server.process.pid
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        pids = [master, *map(int, Path(f"/proc/{master}/task/{master}/children").read_text().split())]
+        pids = [server.process.pid, *server.worker_pids()]
         before = cpu_seconds(pids)
         time.sleep(1.0)
         if cpu_seconds(pids) - before < quiet:

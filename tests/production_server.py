@@ -79,6 +79,11 @@ class ProductionServer:
         self.stop()
         raise RuntimeError(f"gunicorn did not answer /healthz within {self.start_timeout:g} s:\n{self.output()}")
 
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers' process ids (the master's children)."""
+        master = self.process.pid
+        return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-5000:]
 

@@ -18,11 +18,6 @@ from tests.openai_server import FakeOpenAI
 from tests.production_server import ProductionServer, database_url
 
 
-def worker_pids(master: int) -> list[int]:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return [int(pid) for pid in children]
-
-
 def established_to(port: int, pid: int) -> int:
     """Connections to `port` that process `pid` holds (its socket inodes matched in /proc/net/tcp)."""
     inodes = set()
@@ -59,7 +54,7 @@ def test_keep_alive_connections_are_shared_evenly_among_the_workers():
             client.request("GET", "/healthz")
             client.getresponse().read()
             clients.append(client)
-        held = sorted(established_to(server.port, pid) for pid in worker_pids(server.process.pid))
+        held = sorted(established_to(server.port, pid) for pid in server.worker_pids())
         for client in clients:
             client.close()
     assert held == [5, 5], held

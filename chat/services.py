@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from chat import stopping
 from chat.followups import needs_rewrite
@@ -93,7 +94,7 @@ def edit_question(*, session: ChatSession, message_id: int, text: str) -> Turn:
     if question.pk != message_id:
         raise NotTheLastQuestion("Only the last question of a chat can be edited.")
     question.content, question.rewritten_query = text, ""  # a new wording needs a new search query
-    question.save(update_fields=["content", "rewritten_query"])
+    _update(question, "content", "rewritten_query")
     return _prepare(session, question, replaces=answers, started_at=started)
 
 
@@ -182,7 +183,10 @@ def _save_question(session: ChatSession, text: str) -> Message:
     session.archived = False  # a chat written in again comes back from the archive
     # Also bumps updated_at: the session moves to the top of the list. Only these fields: a pin or a stop
     # written meanwhile by another request stays.
-    session.save(update_fields=["name", "archived", "updated_at"])
+    session.updated_at = timezone.now()
+    fields = {"name": session.name, "archived": False, "updated_at": session.updated_at}
+    if not ChatSession.objects.filter(pk=session.pk).update(**fields):  # deleted since the question went in
+        raise ChatGone("This chat was deleted.")
     return question
 
 
@@ -208,6 +212,12 @@ def _earlier_messages(session: ChatSession, question: Message) -> list[Message]:
     return list(reversed(earlier))
 
 
+def _update(question: Message, *fields: str) -> None:
+    """Write these fields of a question; ChatGone if another request deleted its chat meanwhile."""
+    if not Message.objects.filter(pk=question.pk).update(**{name: getattr(question, name) for name in fields}):
+        raise ChatGone("This chat was deleted.")
+
+
 def _search_query(question: Message, earlier: list[Message]) -> str:
     """What to search for. A follow-up is rewritten by the model once, and the rewrite kept on the question;
     offline, for a question that stands alone, or if the rewrite fails: the question and the ones before it."""
@@ -221,7 +231,7 @@ def _search_query(question: Message, earlier: list[Message]) -> str:
             rewrite = None
         if rewrite:
             question.rewritten_query, question.usage = rewrite.text, _added(question.usage, rewrite.usage)
-            question.save(update_fields=["rewritten_query", "usage"])
+            _update(question, "rewritten_query", "usage")
     return question.rewritten_query or retrieval_query(question.content, earlier_questions)
 
 

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import ISO_8601, serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.settings import api_settings
 
 from sessions_app.models import DEFAULT_SESSION_NAME, ChatSession, Feedback, Message
@@ -269,8 +270,8 @@ class ChatSessionSerializer(ModelSerializer):
         scope = validated_data.pop("scope", None)
         for name, value in validated_data.items():
             setattr(instance, name, value)
-        if validated_data:
-            instance.save(update_fields=list(validated_data))
+        if validated_data and not type(instance).objects.filter(pk=instance.pk).update(**validated_data):
+            raise NotFound("No ChatSession matches the given query.")  # deleted by another request meanwhile
         if scope is not None:
             _set_scope(instance, scope)
         return instance

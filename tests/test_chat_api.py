@@ -219,3 +219,33 @@ def test_offline_answer_does_not_quote_headings():
     answer = extractive_answer("espresso grind size", [Passage(
         "Espresso brewing notes\n\n# Espresso grind\n\nGrind size is the main espresso adjustment.")])
     assert answer.text.splitlines()[2:] == ["- Grind size is the main espresso adjustment. [1]"]
+
+
+def test_a_chat_deleted_while_its_question_is_saved_is_404_not_500(api, user, monkeypatch):
+    # Another request deletes the chat between the question's insert and the chat's update (seen on MariaDB
+    # under load): the turn answers 404 like any vanished chat, and the question went with its chat.
+    session = make_session(user)
+    create = Message.objects.create
+
+    def create_then_delete(**fields):
+        message = create(**fields)
+        ChatSession.objects.filter(pk=session.pk).delete()
+        return message
+
+    monkeypatch.setattr(Message.objects, "create", create_then_delete)
+    assert chat(api, session, {"message": "Who built the tower?"}).status_code == 404
+    assert not Message.objects.filter(session_id=session.pk).exists()
+
+
+def test_renaming_a_chat_deleted_meanwhile_is_404_not_500(api, user, monkeypatch):
+    from sessions_app.serializers import ChatSessionSerializer
+
+    session = make_session(user)
+    update = ChatSessionSerializer.update
+
+    def delete_then_update(self, instance, validated_data):
+        ChatSession.objects.filter(pk=instance.pk).delete()
+        return update(self, instance, validated_data)
+
+    monkeypatch.setattr(ChatSessionSerializer, "update", delete_then_update)
+    assert api.patch(f"/api/sessions/{session.id}", {"name": "Renamed"}, format="json").status_code == 404

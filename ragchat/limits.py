@@ -6,7 +6,8 @@
 Windows are fixed: a counter lives in a key named after the window it counts (now // seconds, shifted per
 key so that not every counter resets at the same instant), so moving on to the next window needs no expiry
 to have happened, which keeps the database and Redis caches in step. The increment is atomic on both
-(ragchat.cache.DatabaseCache, Redis INCR): a burst of parallel requests is counted request by request.
+(one upsert on the database cache, ragchat.cache; Redis INCR): a burst of parallel requests is counted request
+by request.
 """
 
 import hashlib
@@ -15,6 +16,8 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+
+from ragchat.cache import DatabaseCache
 
 
 def now() -> float:
@@ -25,8 +28,9 @@ def now() -> float:
 def count(scope: str, ident: str, *, seconds: int, delta: int = 1) -> int:
     """Add `delta` to this window's counter for (scope, ident) and return the new value."""
     key, _ = _window(scope, ident, seconds)
-    # incr() first: the window's counter usually exists, and on the database cache add() costs a count of
-    # the whole table (for culling) and a read before its write.
+    if delta > 0 and isinstance(cache, DatabaseCache):  # one statement (ragchat/cache.py)
+        return cache.count(key, delta, timeout=seconds + 60)
+    # incr() first: the window's counter usually exists.
     try:
         return cache.incr(key, delta)
     except ValueError:  # nothing counted in this window yet (or it expired just now)

@@ -161,6 +161,18 @@ def test_counters_are_atomic_under_parallel_increments(transactional_db):
     assert counts == list(range(1, 41))  # every increment counted once: no two requests saw the same count
 
 
+def test_database_counters_count_in_one_statement_and_start_again_when_expired(django_assert_num_queries):
+    with django_assert_num_queries(2):  # the first count of a window also clears counters that are over
+        assert cache.count("c", 1, timeout=60) == 1
+    with django_assert_num_queries(1):
+        assert cache.count("c", 2, timeout=60) == 3
+    assert cache.get("c") == 3 and limits.count("other", "x", seconds=60) == 1
+    cache.set("pickled", 41)
+    assert cache.incr("pickled") == 42 and cache.incr("c") == 4  # Django's incr() of either form
+    assert cache.count("old", 5, timeout=-1) == 5  # expired at once
+    assert cache.count("old", 1, timeout=60) == 1 and cache.get("old") == 1
+
+
 def test_redis_cache_shares_the_counters(settings, user):
     redis = pytest.importorskip("redis")
     url = "redis://127.0.0.1:6379/15"

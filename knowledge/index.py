@@ -33,6 +33,7 @@ from knowledge.embeddings import embedder_for_model, get_embedder
 from knowledge.lexical import terms
 from knowledge.ranking import Hit, query_weights, rank
 from knowledge.vector_rows import Quantized, VectorRows, normalise_rows
+from ragchat.gate import locked
 
 SCAN_OVER_DOCUMENTS = 500  # more new documents than this (a cold start): scan the vector table once
 REBASE_DELTA_ROWS = 2000  # a delta bigger than this and than a tenth of the base: build a new base
@@ -87,7 +88,7 @@ class ChunkIndex:
         # The change check reads the database before the lock is taken: a thread that held the lock across
         # that round trip made every other search of the process queue behind it (and behind the GIL).
         served = served or index_state.served()
-        with self._lock:  # one sync serves the word weights and the ranking
+        with locked(self._lock):  # one sync serves the word weights and the ranking
             self.sync(served)
             held = self._held
             embedder = embedder_for_model(held.model)
@@ -101,7 +102,7 @@ class ChunkIndex:
 
     def query_vector(self, query: str) -> np.ndarray:
         """The vector `search` ranks by: the active model's, with words weighted by idf where it weights words."""
-        with self._lock:
+        with locked(self._lock):
             self.sync()
             embedder = embedder_for_model(self._held.model)
             weights = None
@@ -119,7 +120,7 @@ class ChunkIndex:
         """
         if documents is not None and not len(documents):
             return []
-        with self._lock:
+        with locked(self._lock):
             self.sync()
             view, lexical, allowed = self._view(terms(text) if text else None, documents)
         return self._hits(view, lexical, vector, k, min_score=min_score, need_shared_word=need_shared_word,

@@ -8,11 +8,15 @@ Only work that needs the CPU holds a place:
 - the request body is read before the request queues, so a slow upload waits on its own thread;
 - `waiting()` gives the place back while a request waits on something else (the model service, the local
   model's batch, a poll): it then comes back ahead of the requests that have not started yet;
+- so does a query to a database server outside a transaction (a round trip; not SQLite's queries, short
+  calls in this process that measured slower with it), and waiting for a lock taken with `locked()`;
 - a streamed answer's body is produced after the app returns, outside the gate.
 
-Never hold a lock across `waiting()` that a request with a place may wait for: the holder needs a place back
-before it can let go of the lock, and the places would all be waiting for it. (So database queries keep their
-place: the search index holds its lock across its change check's queries.)
+A request that holds a lock across a wait needs a place back before it can let go of the lock. So a request
+must never block on such a lock while it holds a place (the places could all be waiting for the holder):
+take locks that are held across queries with `locked()` (the search index's lock is one), which gives the
+place back while it waits. A transaction keeps its place between its statements, so a request that holds
+row locks in the database never queues; one that waits for a row lock waits inside a query.
 
     application = Gate(get_wsgi_application(), places=2, body_limit=50 * 2**20)   # ragchat/wsgi.py
 """
@@ -21,6 +25,8 @@ import collections
 import tempfile
 import threading
 from contextlib import contextmanager
+
+from django.db import DEFAULT_DB_ALIAS, connections
 
 BODY_IN_MEMORY = 2**20  # a body up to this size is buffered in memory, a bigger one in a temporary file
 READ_BLOCK = 2**16
@@ -42,7 +48,11 @@ class Gate:
         self._enter()
         _current.gate = self
         try:
-            return self.app(environ, start_response)
+            database = connections[DEFAULT_DB_ALIAS]
+            if database.vendor == "sqlite":  # its queries are short C calls: giving the place back costs more
+                return self.app(environ, start_response)
+            with database.execute_wrapper(_query_waits):
+                return self.app(environ, start_response)
         finally:
             if getattr(_current, "gate", None) is self:
                 _current.gate = None
@@ -85,6 +95,28 @@ def waiting():
     finally:
         gate._enter(first=True)
         _current.gate = gate
+
+
+@contextmanager
+def locked(lock: threading.Lock):
+    """Hold `lock`, giving the place back while waiting for it: its holder may need a place to let go of it."""
+    if not lock.acquire(blocking=False):
+        with waiting():
+            lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _query_waits(execute, sql, params, many, context):
+    """A query holds no place while the database works on it (a connection's execute wrapper). Except in a
+    transaction: it may hold row locks that other requests wait for, and must not queue for a place between
+    its statements."""
+    if context["connection"].in_atomic_block:
+        return execute(sql, params, many, context)
+    with waiting():
+        return execute(sql, params, many, context)
 
 
 def _read_body(environ, limit: int) -> None:

@@ -1,11 +1,14 @@
 """The gate in front of the app (ragchat/gate.py): a few requests run at once, the rest in arrival order; a request
 waiting on the network or on a slow client holds no place."""
 
+import contextlib
 import io
 import threading
 import time
 
-from ragchat.gate import Gate, waiting
+import pytest
+
+from ragchat.gate import Gate, locked, waiting
 
 
 class Recorder:
@@ -148,3 +151,61 @@ def test_a_body_over_the_limit_is_left_to_the_app_to_refuse_unread():
 def test_waiting_outside_a_gated_request_does_nothing():
     with waiting():
         pass
+
+
+class Querying:
+    """A WSGI app: /slow runs a one-second query (in a transaction for /slow-atomic); others note that they ran."""
+
+    def __init__(self):
+        self.done: list[str] = []
+
+    def __call__(self, environ, start_response):
+        from django.db import connection, transaction
+
+        name = environ["PATH_INFO"]
+        try:
+            if name.startswith("/slow"):
+                with transaction.atomic() if name == "/slow-atomic" else contextlib.nullcontext():
+                    with connection.cursor() as cursor:
+                        cursor.execute("SELECT SLEEP(1)")
+            self.done.append(name)
+            return [b"ok"]
+        finally:
+            connection.close()
+
+
+@pytest.mark.parametrize("slow, overtaken", [("/slow", True), ("/slow-atomic", False)])
+def test_a_query_to_the_database_server_holds_no_place_unless_in_a_transaction(transactional_db, slow, overtaken):
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's queries keep their place (ragchat/gate.py)")
+    app = Querying()
+    gate = Gate(app, places=1, body_limit=1000)
+    first = call(gate, slow)
+    time.sleep(0.3)  # the query is running
+    second = call(gate, "/fast")
+    second.join(5), first.join(5)
+    assert app.done == (["/fast", slow] if overtaken else [slow, "/fast"])
+
+
+def test_waiting_for_a_lock_taken_with_locked_holds_no_place():
+    held, lock = threading.Event(), threading.Lock()
+    lock.acquire()  # held by a thread outside the gate, as the index's background rebuild does
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/locked":
+            held.set()
+            with locked(lock):
+                pass
+        return [environ["PATH_INFO"].encode()]
+
+    gate = Gate(app, places=1, body_limit=1000)
+    blocked = call(gate, "/locked")
+    held.wait(5)
+    other = call(gate, "/other")
+    other.join(2)
+    assert not other.is_alive()  # ran while /locked waited for the lock
+    lock.release()
+    blocked.join(2)
+    assert not blocked.is_alive()

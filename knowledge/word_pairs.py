@@ -16,8 +16,10 @@ unstemmed (tests/test_word_pairs.py checks the pairs against it).
 """
 
 import dataclasses
+import os
 import re
 from itertools import repeat
+from typing import NamedTuple
 
 from knowledge.lexical import STOP_WORDS, word_forms
 from knowledge.ranking import Hit
@@ -35,23 +37,34 @@ _DROPPED = {word.encode(): "" for word in STOP_WORDS} | {chr(c).encode(): "" for
 _OTHER = "."  # any word that is neither a query term nor dropped: it parts its neighbours
 
 
+class Pair(NamedTuple):
+    first: str  # the codes of its two terms
+    second: str
+    coded: tuple[str, ...]  # the substrings of a coded text that hold it: side by side, or any one word between
+
+
 @dataclasses.dataclass(frozen=True)
 class QueryPairs:
-    """A query's pairs of consecutive terms, each as the coded strings that hold it (its two terms' characters,
-    side by side or with any one word's character between), and the code of every word form."""
+    """A query's pairs of consecutive terms, the code of every word form of its terms, and what each term's
+    forms begin with (a text that does not hold that holds no form of the term)."""
 
-    pairs: frozenset[tuple[str, ...]]
+    pairs: frozenset[Pair]
     codes: dict[bytes, str]
+    stems: tuple[tuple[str, str], ...]  # (code, the beginning its forms share)
 
     def found_in(self, text: str) -> int:
         """How many of the pairs stand in `text` in their order, side by side or one other word apart."""
         lowered = text.lower()
+        held = {code for code, beginning in self.stems if beginning in lowered}
+        pairs = [pair for pair in self.pairs if pair.first in held and pair.second in held]
+        if not pairs:  # most candidates: no need to read their words
+            return 0
         if lowered.isascii():
             words = lowered.encode().translate(_ASCII_SEPARATORS).split()
         else:
             words = [word.encode() for word in _LONG_WORD.findall(lowered)]
         coded = "".join(map(self.codes.get, words, repeat(_OTHER)))
-        return sum(any(near in coded for near in pair) for pair in self.pairs)
+        return sum(any(near in coded for near in pair.coded) for pair in pairs)
 
 
 def query_pairs(words: list[str]) -> QueryPairs | None:
@@ -62,8 +75,10 @@ def query_pairs(words: list[str]) -> QueryPairs | None:
     codes = {form.encode(): code[term] for term in code for form in word_forms(term)}
     codes.update(_DROPPED)
     between = ["", _OTHER, *code.values()]
-    pairs = {tuple(code[a] + middle + code[b] for middle in between) for a, b in zip(words, words[1:], strict=False)}
-    return QueryPairs(frozenset(pairs), codes)
+    pairs = {Pair(code[a], code[b], tuple(code[a] + middle + code[b] for middle in between))
+             for a, b in zip(words, words[1:], strict=False)}
+    stems = tuple((code[term], os.path.commonprefix(word_forms(term))) for term in code)
+    return QueryPairs(frozenset(pairs), codes, stems)
 
 
 def rescored(hits: list[Hit], pairs: QueryPairs) -> list[Hit]:
@@ -71,7 +86,9 @@ def rescored(hits: list[Hit], pairs: QueryPairs) -> list[Hit]:
     the query's pairs each holds. A bonus is never negative, so each re-scored hit still scores at least as high
     as the hits behind them, and the top k of a search are the first k of a deeper one."""
     bonus = PAIR_WEIGHT / len(pairs.pairs)
-    head = [dataclasses.replace(hit, score=round(hit.score + bonus * pairs.found_in(hit.text), 4))
-            for hit in hits[:RESCORE_DEPTH]]
+    head = hits[:RESCORE_DEPTH]
+    for i, hit in enumerate(head):
+        if found := pairs.found_in(hit.text):
+            head[i] = dataclasses.replace(hit, score=round(hit.score + bonus * found, 4))
     head.sort(key=lambda hit: -hit.score)  # stable: ties keep the fused order
     return head + hits[RESCORE_DEPTH:]

@@ -50,12 +50,12 @@ class QueryPairs:
 
     pairs: frozenset[Pair]
     codes: dict[bytes, str]
-    stems: tuple[tuple[str, str], ...]  # (code, the beginning its forms share)
+    beginnings: tuple[tuple[str, str], ...]  # (a term's code, the beginning its forms share)
 
     def found_in(self, text: str) -> int:
         """How many of the pairs stand in `text` in their order, side by side or one other word apart."""
         lowered = text.lower()
-        held = {code for code, beginning in self.stems if beginning in lowered}
+        held = {code for code, beginning in self.beginnings if beginning in lowered}
         pairs = [pair for pair in self.pairs if pair.first in held and pair.second in held]
         if not pairs:  # most candidates: no need to read their words
             return 0
@@ -77,8 +77,8 @@ def query_pairs(words: list[str]) -> QueryPairs | None:
     between = ["", _OTHER, *code.values()]
     pairs = {Pair(code[a], code[b], tuple(code[a] + middle + code[b] for middle in between))
              for a, b in zip(words, words[1:], strict=False)}
-    stems = tuple((code[term], os.path.commonprefix(word_forms(term))) for term in code)
-    return QueryPairs(frozenset(pairs), codes, stems)
+    beginnings = tuple((code[term], os.path.commonprefix(word_forms(term))) for term in code)
+    return QueryPairs(frozenset(pairs), codes, beginnings)
 
 
 def rescored(hits: list[Hit], pairs: QueryPairs) -> list[Hit]:

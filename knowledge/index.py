@@ -27,7 +27,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from knowledge import index_state, snapshot, stored_rows
+from knowledge import index_state, snapshot, stored_rows, word_pairs
 from knowledge.bm25 import BM25Rows, Postings
 from knowledge.embeddings import embedder_for_model, get_embedder
 from knowledge.lexical import terms
@@ -98,7 +98,7 @@ class ChunkIndex:
             view, lexical, allowed = self._view(words, documents)
         vector = embedder.embed_query(query, weights)
         return self._hits(view, lexical, vector, k, min_score=min_score, need_shared_word=not embedder.semantic,
-                          allowed=allowed)
+                          allowed=allowed, words=words)
 
     def query_vector(self, query: str) -> np.ndarray:
         """The vector `search` ranks by: the active model's, with words weighted by idf where it weights words."""
@@ -120,11 +120,12 @@ class ChunkIndex:
         """
         if documents is not None and not len(documents):
             return []
+        words = terms(text) if text else None
         with locked(self._lock):
             self.sync()
-            view, lexical, allowed = self._view(terms(text) if text else None, documents)
+            view, lexical, allowed = self._view(words, documents)
         return self._hits(view, lexical, vector, k, min_score=min_score, need_shared_word=need_shared_word,
-                          allowed=allowed)
+                          allowed=allowed, words=words)
 
     def _view(self, words: list[str] | None, documents: np.ndarray | None = None):
         """(Lock held.) The vectors one ranking reads, the BM25 scores of `words` over the same rows, and the
@@ -136,13 +137,18 @@ class ChunkIndex:
         return view, lexical, allowed
 
     def _hits(self, view, lexical, vector, k: int, *, min_score, need_shared_word: bool,
-              allowed: np.ndarray | None = None) -> list[Hit]:
-        if view.n == 0 or len(vector) != view.dims:
+              allowed: np.ndarray | None = None, words: list[str] | None = None) -> list[Hit]:
+        if view.n == 0 or len(vector) != view.dims or k <= 0:
             return []
         # Rows outside `allowed` score -inf, which ranking drops from both rankings before taking the top k.
         cosine = view.cosine(vector, allowed)
-        ranked = rank(cosine, lexical, k, min_score=min_score, need_shared_word=need_shared_word)
-        return stored_rows.fetch_hits(view.chunk_ids(ranked.rows), ranked.scores, ranked.cosines)
+        # The best fused hits are re-scored by the query's word pairs in their texts: fetched in the one query
+        # that reads the hits' rows, so the index holds no pairs.
+        pairs = word_pairs.query_pairs(words) if lexical is not None and words else None
+        depth = max(k, word_pairs.RESCORE_DEPTH) if pairs is not None else k
+        ranked = rank(cosine, lexical, depth, min_score=min_score, need_shared_word=need_shared_word)
+        hits = stored_rows.fetch_hits(view.chunk_ids(ranked.rows), ranked.scores, ranked.cosines)
+        return word_pairs.rescored(hits, pairs)[:k] if pairs is not None else hits
 
     @property
     def size(self) -> int:

@@ -65,6 +65,15 @@ def stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=20_000)
+def word_forms(term: str) -> tuple[str, ...]:
+    """Every word that `stem` turns into `term`: the term itself, or the term with one of the suffixes put back
+    (stem strips at most one, so a word stems to `term` only as one of these)."""
+    candidates = [term] + [term[: len(term) - len(replacement)] + suffix
+                           for suffix, replacement in _SUFFIXES if term.endswith(replacement)]
+    return tuple(dict.fromkeys(form for form in candidates if stem(form) == term))
+
+
 def terms(text: str) -> list[str]:
     """The searchable words of `text`, in order."""
     return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOP_WORDS and len(w) > 1]

@@ -9,8 +9,9 @@ are weighted by idf too, and a chunk must share a word with the query.
 
 Scores: a hit's `score` is what it was ranked by, so hits come in the order of their scores. Fused, it is
 that weighted sum of z-scores: how many standard deviations the chunk stands above the average candidate
-(0), in both rankings together; without BM25 it is the cosine. `cosine` is always the cosine of query and
-chunk, and RAG_MIN_SCORE applies to it.
+(0), in both rankings together, plus, for the best fused hits, a bonus for the query's word pairs they hold
+in the query's order (knowledge/word_pairs.py); without BM25 it is the cosine. `cosine` is always the
+cosine of query and chunk, and RAG_MIN_SCORE applies to it.
 """
 
 from dataclasses import dataclass

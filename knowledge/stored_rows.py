@@ -200,9 +200,11 @@ def fetch_hits(chunk_ids: list[int], scores: list[float], cosines: list[float]) 
 
 @lru_cache(maxsize=64)
 def _hits_sql(count: int) -> str:
+    # CROSS JOIN: SQLite then reads the chunks by primary key first (MySQL takes it as JOIN). With ~20 ids or
+    # more its planner read every ready document by the status index instead: 0.05 -> 0.8 ms at 200 documents.
     fields = ", ".join([f"c.{column(Chunk, 'id')}", f"c.{column(Chunk, 'document')}", f"d.{column(Document, 'title')}",
                         *(f"c.{column(Chunk, name)}" for name in ("text", "page", "position"))])
-    return (f"SELECT {fields} FROM {table(Chunk)} c JOIN {table(Document)} d ON d.{column(Document, 'id')} = "
+    return (f"SELECT {fields} FROM {table(Chunk)} c CROSS JOIN {table(Document)} d ON d.{column(Document, 'id')} = "
             f"c.{column(Chunk, 'document')} WHERE c.{column(Chunk, 'id')} IN ({', '.join(['%s'] * count)}) "
             f"AND d.{column(Document, 'status')} = %s")
 

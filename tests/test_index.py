@@ -62,6 +62,17 @@ def test_a_query_on_an_unchanged_knowledge_base_costs_two_database_round_trips(d
     assert len(queries) == 2, [q["sql"] for q in queries]
 
 
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query planner")
+def test_the_best_hits_rows_are_read_by_chunk_id_however_many(db):
+    from knowledge.stored_rows import _hits_sql
+
+    for count in (5, 20, 50):  # a search fetches its 20 best fused hits to re-score them
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN QUERY PLAN {_hits_sql(count)}", [*range(1, count + 1), Document.Status.READY])
+            plan = [row[-1] for row in cursor.fetchall()]
+        assert plan[0].startswith("SEARCH c USING INTEGER PRIMARY KEY"), plan
+
+
 def test_new_document_is_found_by_the_next_query_and_deleted_one_never_again(db, fresh_index):
     make_document(BAKING, title="Baking")
     assert titles(fresh_index.search("volcano magma")) == ["Baking"] or not fresh_index.search("volcano magma")

@@ -6,6 +6,8 @@ load of many rows splits the vector table into ranges of chunk ids read over par
 InnoDB reads pages on one thread per statement, and the client decodes on the other core.
 """
 
+import ctypes
+import mmap
 import threading
 from functools import lru_cache
 
@@ -21,6 +23,8 @@ from ragchat.db import column, table
 BATCH = 2000
 PARALLEL_OVER = 20_000  # rows: fewer than this load over the one connection
 PARALLEL_READERS = 4
+PREFAULT_OVER = 64 * 2**20  # bytes: a matrix this big gets its memory from a thread of its own (_fault_in_meanwhile)
+_MADV_POPULATE_WRITE = 23  # Linux 5.14+
 _NOT_DIGITS = str.maketrans("", "", "-: .T")
 
 
@@ -50,6 +54,8 @@ class StoredRows:
         self.chunk_ids = np.zeros(capacity, dtype=np.int64)
         self.documents = np.zeros(capacity, dtype=np.int64)
         self.matrix = np.empty((capacity, dims), dtype=np.float32)
+        if self.matrix.nbytes >= PREFAULT_OVER:
+            _fault_in_meanwhile(self.matrix)
         self.n = 0
         self.vocabulary = vocabulary
         self._terms: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (rows, sizes, ids, counts)
@@ -180,6 +186,30 @@ def _hits_sql(count: int) -> str:
     return (f"SELECT {fields} FROM {table(Chunk)} c JOIN {table(Document)} d ON d.{column(Document, 'id')} = "
             f"c.{column(Chunk, 'document')} WHERE c.{column(Chunk, 'id')} IN ({', '.join(['%s'] * count)}) "
             f"AND d.{column(Document, 'status')} = %s")
+
+
+def _fault_in_meanwhile(array: np.ndarray) -> None:
+    """Have the kernel back `array` with memory from a thread of its own, ahead of the readers that fill it.
+
+    A new matrix's first write to each page makes the kernel find and clear a page; a reader thread copying
+    a vector holds the GIL meanwhile, so every other reader waited too. At 100k x 1,536 that was a second or
+    more of a cold load on this kind of machine (clear_page_erms was the top of the profile). madvise runs
+    without the GIL and changes no data, so it may overlap the readers' writes; where it is unsupported, the
+    readers fault the pages in as before."""
+    def populate() -> None:
+        try:
+            madvise = ctypes.CDLL(None, use_errno=True).madvise
+        except (OSError, AttributeError):
+            return
+        madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        start = -(-array.ctypes.data // mmap.PAGESIZE) * mmap.PAGESIZE
+        end = array.ctypes.data + array.nbytes
+        step = 32 * 2**20
+        for offset in range(start, end, step):
+            if madvise(offset, min(step, end - offset), _MADV_POPULATE_WRITE) != 0:
+                return
+
+    threading.Thread(target=populate, daemon=True, name="ragchat-index-prefault").start()
 
 
 def _dims(model: str) -> int:

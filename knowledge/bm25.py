@@ -36,28 +36,31 @@ class Postings(NamedTuple):
     def build(cls, rows, sizes, hashes, counts) -> "Postings":
         """From rows in the form `BM25Rows.add` takes; rows may come in any order."""
         vocabulary = Vocabulary()
-        return cls.from_ids(rows, sizes, vocabulary.ids(np.asarray(hashes, dtype=np.uint64)), counts, vocabulary)
+        ids = vocabulary.ids(np.asarray(hashes, dtype=np.uint64))
+        sorted_hashes, column_of = vocabulary.columns()
+        return cls.from_columns(rows, sizes, column_of[ids], counts, sorted_hashes)
 
     @classmethod
-    def from_ids(cls, rows, sizes, ids, counts, vocabulary: Vocabulary) -> "Postings":
-        """As `build`, with each entry's term as numbered by `vocabulary` (a cold load numbers them as it reads)."""
+    def from_columns(cls, rows, sizes, columns, counts, hashes: np.ndarray) -> "Postings":
+        """As `build`, with each entry's term given as its column: its place in `hashes`, sorted and distinct
+        (a cold load numbers the terms as it reads them, knowledge/vocabulary.py)."""
         rows, sizes = np.asarray(rows, dtype=np.int64), np.asarray(sizes, dtype=np.int64)
-        data = np.minimum(np.asarray(counts), 65535).astype(np.uint16, copy=False)
+        columns = np.asarray(columns, dtype=np.int32)
+        data = np.asarray(counts)
+        if data.dtype != np.uint16:  # stored counts are uint16 already: no copy of them
+            data = np.minimum(data, 65535).astype(np.uint16)
         if np.any(np.diff(rows) < 0):  # rows in order, so that the matrix is built by rows without sorting
-            rows, sizes, ids, data = _by_row(rows, sizes, np.asarray(ids), data)
-        unique, column_of = vocabulary.columns()
-        columns = column_of[ids]
+            rows, sizes, columns, data = _by_row(rows, sizes, columns, data)
         n_rows = int(rows[-1]) + 1 if len(rows) else 0
         row_sizes = np.zeros(n_rows, dtype=np.int64)
         row_sizes[rows] = sizes
         row_ptr = np.concatenate([[0], np.cumsum(row_sizes)]).astype(np.int64, copy=False)
-        by_row = sparse.csr_matrix((data, columns, row_ptr), shape=(n_rows, len(unique)))
+        by_row = sparse.csr_matrix((data, columns, row_ptr), shape=(n_rows, len(hashes)))
         by_term = by_row.tocsc()
         live = np.zeros(n_rows, dtype=bool)
         live[rows] = True
-        return cls(unique, by_term.indptr.astype(np.int64, copy=False), by_term.indices.astype(np.int32, copy=False),
-                   by_term.data.astype(np.uint16, copy=False), row_ptr, columns.astype(np.int32, copy=False), data,
-                   live)
+        return cls(hashes, by_term.indptr.astype(np.int64, copy=False), by_term.indices.astype(np.int32, copy=False),
+                   by_term.data.astype(np.uint16, copy=False), row_ptr, columns, data, live)
 
     @classmethod
     def empty(cls) -> "Postings":

@@ -190,8 +190,8 @@ class ChunkIndex:
         held.delta_documents = np.concatenate([held.delta_documents[:held.vectors.n_delta - len(rows)],
                                                np.asarray(read.documents, dtype=np.int64)])
         if held.lexical is not None:
-            lexical_rows, sizes, ids, counts = read.terms()
-            held.lexical.add(rows[lexical_rows], sizes, read.vocabulary.hashes_of(ids), counts)
+            stored = read.terms()
+            held.lexical.add(rows[stored.rows], stored.sizes, stored.hashes[stored.columns], stored.counts)
         held.docs.update(_rows_by_document(doc_ids, read.documents, rows, ready))
 
     def _drop(self, doc_id: int) -> None:
@@ -296,7 +296,7 @@ class ChunkIndex:
     def _read_all(self, model: str, ready: dict[int, int]) -> _Held:
         read = stored_rows.read_rows(model, None, keep=set(ready), lexical=self._use_lexical)
         normalise_rows(read.matrix)
-        lexical = BM25Rows(Postings.from_ids(*read.terms(), read.vocabulary)) if self._use_lexical else None
+        lexical = BM25Rows(Postings.from_columns(*read.terms())) if self._use_lexical else None
         rows = np.arange(read.n, dtype=np.int64)
         docs = _rows_by_document(list(ready), read.documents, rows, ready)
         return _Held(model, VectorRows(read.matrix, read.chunk_ids), lexical, docs, documents=read.documents)

@@ -10,6 +10,7 @@ import ctypes
 import mmap
 import threading
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from django.db import connection
@@ -43,6 +44,17 @@ def ready_documents() -> dict[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id, {text} FROM {table} WHERE status = %s", [Document.Status.READY])
         return {doc_id: stamp(updated) for doc_id, updated in cursor.fetchall()}
+
+
+class Terms(NamedTuple):
+    """Rows' term counts: row rows[i] holds the next sizes[i] (column, count) pairs; hashes[column] is the term's
+    hash (sorted). `Postings.from_columns` takes them."""
+
+    rows: np.ndarray
+    sizes: np.ndarray
+    columns: np.ndarray
+    counts: np.ndarray
+    hashes: np.ndarray
 
 
 class StoredRows:
@@ -91,16 +103,23 @@ class StoredRows:
             with self._lock:
                 self._terms.append(part)
 
-    def terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, terms per row, their vocabulary numbers, counts) of every row, in row order where the database
-        held current term counts (`Postings.from_ids` takes them); a row without them is tokenised from its text."""
+    def terms(self) -> "Terms":
+        """Every row's term counts, in row order where the database held current ones; a row without them is
+        tokenised from its text. Each batch's vocabulary numbers become columns as they are put in place."""
         if self._untermed:
             self._tokenise(self._untermed)
             self._untermed = []
         parts = sorted(self._terms, key=lambda part: int(part[0][0]))
+        hashes, column_of = self.vocabulary.columns()
+        columns = np.empty(sum(len(part[2]) for part in parts), dtype=np.int32)
+        at = 0
+        for _, _, ids, _ in parts:  # straight into place: no array of all the numbers beside all the columns
+            columns[at:at + len(ids)] = column_of[ids]
+            at += len(ids)
         if not parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.uint16)
-        return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+            return Terms(np.zeros(0, np.int64), np.zeros(0, np.int64), columns, np.zeros(0, np.uint16), hashes)
+        rows, sizes, counts = (np.concatenate([part[i] for part in parts]) for i in (0, 1, 3))
+        return Terms(rows, sizes, columns, counts, hashes)
 
     def _tokenise(self, rows: list[int]) -> None:
         """Term counts of chunks stored before term counts were, or by an older tokeniser, from their text."""

@@ -59,13 +59,6 @@ class Vocabulary:
         column_of[known.ids] = np.arange(len(known.ids), dtype=np.int32)
         return known.hashes, column_of
 
-    def hashes_of(self, ids: np.ndarray) -> np.ndarray:
-        """The hashes these numbers stand for."""
-        known = self._known
-        by_id = np.empty(len(known.ids), dtype=np.uint64)
-        by_id[known.ids] = known.hashes
-        return by_id[np.asarray(ids, dtype=np.int64)]
-
 
 class _Known(NamedTuple):
     """The hashes numbered so far, sorted, with their numbers, and where each value of their top bits starts."""

@@ -26,7 +26,8 @@ def test_numbering_batches_from_threads_builds_the_same_postings_as_one_build():
     for thread in threads:
         thread.join()
     rows, sizes, ids, counts = (np.concatenate(c) for c in zip(*(parts[s] for s in sorted(parts)), strict=True))
-    numbered = Postings.from_ids(rows, sizes, ids, counts, vocabulary)
+    hashes, column_of = vocabulary.columns()
+    numbered = Postings.from_columns(rows, sizes, column_of[ids], counts, hashes)
     for field, value in built._asdict().items():
         assert np.array_equal(getattr(numbered, field), value), field
 
@@ -36,6 +37,7 @@ def test_numbers_stand_for_the_hashes_they_were_given():
     vocabulary = Vocabulary()
     first = vocabulary.ids(hashes[:400])
     again = vocabulary.ids(hashes)
+    sorted_hashes, column_of = vocabulary.columns()
     assert np.array_equal(again[:400], first)
-    assert np.array_equal(vocabulary.hashes_of(again), hashes)
-    assert len(vocabulary) == len(np.unique(hashes))
+    assert np.array_equal(sorted_hashes[column_of[again]], hashes)
+    assert np.array_equal(sorted_hashes, np.unique(hashes)) and len(vocabulary) == len(sorted_hashes)

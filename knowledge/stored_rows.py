@@ -24,6 +24,9 @@ from ragchat.db import column, table
 BATCH = 2000
 PARALLEL_OVER = 20_000  # rows: fewer than this load over the one connection
 PARALLEL_READERS = 4
+# Rows whose term counts are decoded at a time: ~50k entries, so that each step's arrays fit in memory the
+# allocator keeps (bigger ones went back to the kernel after every batch and came back as new pages).
+TERMS_BATCH = 500
 PREFAULT_OVER = 64 * 2**20  # bytes: a matrix this big gets its memory from a thread of its own (_fault_in_meanwhile)
 _MADV_POPULATE_WRITE = 23  # Linux 5.14+
 _NOT_DIGITS = str.maketrans("", "", "-: .T")
@@ -89,7 +92,8 @@ class StoredRows:
         ids[start:start + len(rows)] = [r[0] for r in rows]
         docs[start:start + len(rows)] = [r[1] for r in rows]
         if self.vocabulary is not None:
-            self._take_terms(start, [r[3] for r in rows])
+            for at in range(0, len(rows), TERMS_BATCH):
+                self._take_terms(start + at, [r[3] for r in rows[at:at + TERMS_BATCH]])
 
     def _take_terms(self, start: int, blobs: list) -> None:
         current = [i for i, blob in enumerate(blobs) if is_current_terms(blob)]

@@ -1,9 +1,10 @@
 """Reading the search index's rows from the database: ready documents, vectors, term counts and hits.
 
 Vectors and term counts live in narrow tables of their own (ChunkVector, ChunkTerms), read with raw
-cursors and no model instances. On MySQL/MariaDB they are streamed (a server-side cursor), and a cold
-load of many rows splits the vector table into ranges of chunk ids read over parallel connections:
-InnoDB reads pages on one thread per statement, and the client decodes on the other core.
+cursors and no model instances, a chunk's vector and term counts in one row (a join). On MySQL/MariaDB
+they are streamed (a server-side cursor), and a cold load of many rows splits the vector table into
+ranges of chunk ids read over parallel connections: InnoDB reads pages on one thread per statement, and
+the client decodes on the other core.
 """
 
 import ctypes

@@ -190,8 +190,8 @@ class ChunkIndex:
         held.delta_documents = np.concatenate([held.delta_documents[:held.vectors.n_delta - len(rows)],
                                                np.asarray(read.documents, dtype=np.int64)])
         if held.lexical is not None:
-            stored = read.terms()
-            held.lexical.add(rows[stored.rows], stored.sizes, stored.hashes[stored.columns], stored.counts)
+            lexical_rows, sizes, hashes, counts = read.hashed()
+            held.lexical.add(rows[lexical_rows], sizes, hashes, counts)
         held.docs.update(_rows_by_document(doc_ids, read.documents, rows, ready))
 
     def _drop(self, doc_id: int) -> None:

@@ -62,10 +62,12 @@ class Terms(NamedTuple):
 
 
 class StoredRows:
-    """Rows read from ChunkVector: chunk ids, their documents and the vectors (float32, one row each); with a
-    vocabulary, also each row's term counts from ChunkTerms, read in the same query, so they line up."""
+    """Rows read from ChunkVector: chunk ids, their documents and the vectors (float32, one row each); with
+    `lexical`, also each row's term counts from ChunkTerms, read in the same query, so they line up. Given a
+    vocabulary, the terms are numbered as they arrive (a cold load); else their hashes are kept (a few new
+    documents: the BM25 index places them itself)."""
 
-    def __init__(self, dims: int, capacity: int, vocabulary: Vocabulary | None):
+    def __init__(self, dims: int, capacity: int, *, lexical: bool = False, vocabulary: Vocabulary | None = None):
         self.dims = dims
         self.chunk_ids = np.zeros(capacity, dtype=np.int64)
         self.documents = np.zeros(capacity, dtype=np.int64)
@@ -73,8 +75,10 @@ class StoredRows:
         if self.matrix.nbytes >= PREFAULT_OVER:
             _fault_in_meanwhile(self.matrix)
         self.n = 0
+        self.lexical = lexical
         self.vocabulary = vocabulary
-        self._terms: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (rows, sizes, ids, counts)
+        # (rows, sizes, vocabulary numbers or hashes, counts), a part per batch
+        self._terms: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._untermed: list[int] = []  # rows without current term counts
         self._lock = threading.Lock()
 
@@ -92,7 +96,7 @@ class StoredRows:
             block[i] = np.frombuffer(row[2], dtype="<f4")
         ids[start:start + len(rows)] = [r[0] for r in rows]
         docs[start:start + len(rows)] = [r[1] for r in rows]
-        if self.vocabulary is not None:
+        if self.lexical:
             for at in range(0, len(rows), TERMS_BATCH):
                 self._take_terms(start + at, [r[3] for r in rows[at:at + TERMS_BATCH]])
 
@@ -104,17 +108,18 @@ class StoredRows:
                 self._untermed.extend(start + i for i in untermed)
         if current:
             sizes, hashes, counts = unpack_many([blobs[i] for i in current])
-            part = (start + np.asarray(current, dtype=np.int64), sizes, self.vocabulary.ids(hashes), counts)
+            part = (start + np.asarray(current, dtype=np.int64), sizes, self._numbered(hashes), counts)
             with self._lock:
                 self._terms.append(part)
 
+    def _numbered(self, hashes: np.ndarray) -> np.ndarray:
+        return self.vocabulary.ids(hashes) if self.vocabulary is not None else hashes
+
     def terms(self) -> "Terms":
-        """Every row's term counts, in row order where the database held current ones; a row without them is
-        tokenised from its text. Each batch's vocabulary numbers become columns as they are put in place."""
-        if self._untermed:
-            self._tokenise(self._untermed)
-            self._untermed = []
-        parts = sorted(self._terms, key=lambda part: int(part[0][0]))
+        """Every row's term counts (read with a vocabulary), in row order where the database held current ones;
+        a row without them is tokenised from its text. Each batch's numbers become columns as they are put in
+        place."""
+        parts = self._parts()
         hashes, column_of = self.vocabulary.columns()
         columns = np.empty(sum(len(part[2]) for part in parts), dtype=np.int32)
         at = 0
@@ -126,6 +131,22 @@ class StoredRows:
         rows, sizes, counts = (np.concatenate([part[i] for part in parts]) for i in (0, 1, 3))
         return Terms(rows, sizes, columns, counts, hashes)
 
+    def hashed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every row's term counts as (rows, terms per row, hashes, counts), the form `BM25Rows.add` takes."""
+        if self.vocabulary is not None:
+            terms = self.terms()
+            return terms.rows, terms.sizes, terms.hashes[terms.columns], terms.counts
+        parts = self._parts()
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.uint16)
+        return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+
+    def _parts(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        if self._untermed:
+            self._tokenise(self._untermed)
+            self._untermed = []
+        return sorted(self._terms, key=lambda part: int(part[0][0]))
+
     def _tokenise(self, rows: list[int]) -> None:
         """Term counts of chunks stored before term counts were, or by an older tokeniser, from their text."""
         for start in range(0, len(rows), 500):
@@ -134,7 +155,7 @@ class StoredRows:
             batch = [row for row in batch if int(self.chunk_ids[row]) in texts]
             if batch:
                 sizes, hashes, counts = unpack_many([pack_terms(texts[int(self.chunk_ids[r])]) for r in batch])
-                self._terms.append((np.asarray(batch, np.int64), sizes, self.vocabulary.ids(hashes), counts))
+                self._terms.append((np.asarray(batch, np.int64), sizes, self._numbered(hashes), counts))
 
     def trimmed(self) -> "StoredRows":
         if self.n < len(self.chunk_ids):
@@ -164,10 +185,9 @@ def read_rows(model: str, documents: list[int] | None, keep: set[int], *, dims: 
               + (f" LEFT JOIN {terms} t ON t.{column(ChunkTerms, 'chunk')} = v.{chunk}" if lexical else "")
               + f" WHERE v.{column(ChunkVector, 'model')} = %s")
     dims = dims or _dims(model)
-    vocabulary = Vocabulary() if lexical else None
     if documents is not None:
         placeholders = ", ".join(["%s"] * len(documents))
-        rows = StoredRows(dims, 256 * len(documents), vocabulary)  # room for typical documents' rows
+        rows = StoredRows(dims, 256 * len(documents), lexical=lexical)  # room for typical documents' rows
         for batch in _batches(f"{select} AND v.{column(ChunkVector, 'document')} IN ({placeholders})",
                               [model, *documents]):
             rows.take(batch, keep)
@@ -175,7 +195,7 @@ def read_rows(model: str, documents: list[int] | None, keep: set[int], *, dims: 
     # Room for every chunk (a model has at most one vector per chunk): counting the chunks reads a small index,
     # counting the model's vectors would read the vectors. Rows never filled are never touched.
     count = Chunk.objects.count()
-    rows = StoredRows(dims, count, vocabulary)
+    rows = StoredRows(dims, count, lexical=lexical, vocabulary=Vocabulary() if lexical else None)
     ranges = _chunk_ranges(model, count)
     if len(ranges) == 1:
         if connection.vendor == "sqlite":  # its table is in insertion order: a plain scan, not index lookups

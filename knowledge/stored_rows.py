@@ -193,7 +193,8 @@ def read_rows(model: str, documents: list[int] | None, keep: set[int], *, dims: 
             rows.take(batch, keep)
         return rows.trimmed()
     # Room for every chunk (a model has at most one vector per chunk): counting the chunks reads a small index,
-    # counting the model's vectors would read the vectors. Rows never filled are never touched.
+    # counting the model's vectors would read the vectors. (The matrix's pages are faulted in ahead of the readers,
+    # so rows never filled, of chunks without a vector by this model, hold memory too until the next base.)
     count = Chunk.objects.count()
     rows = StoredRows(dims, count, lexical=lexical, vocabulary=Vocabulary() if lexical else None)
     ranges = _chunk_ranges(model, count)

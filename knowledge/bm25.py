@@ -15,6 +15,7 @@ import numpy as np
 from scipy import sparse
 
 from knowledge.lexical import term_hash
+from knowledge.vocabulary import Vocabulary
 
 TAIL_BLOCKS = 16  # more separate tail matrices than this: merge them (a query reads each one)
 
@@ -34,24 +35,32 @@ class Postings(NamedTuple):
     @classmethod
     def build(cls, rows, sizes, hashes, counts) -> "Postings":
         """From rows in the form `BM25Rows.add` takes; rows may come in any order."""
+        vocabulary = Vocabulary()
+        ids = vocabulary.ids(np.asarray(hashes, dtype=np.uint64))
+        sorted_hashes, column_of = vocabulary.columns()
+        return cls.from_columns(rows, sizes, column_of[ids], counts, sorted_hashes)
+
+    @classmethod
+    def from_columns(cls, rows, sizes, columns, counts, hashes: np.ndarray) -> "Postings":
+        """As `build`, with each entry's term given as its column: its place in `hashes`, sorted and distinct
+        (a cold load numbers the terms as it reads them, knowledge/vocabulary.py)."""
         rows, sizes = np.asarray(rows, dtype=np.int64), np.asarray(sizes, dtype=np.int64)
-        hashes = np.asarray(hashes, dtype=np.uint64)
-        data = np.minimum(np.asarray(counts), 65535).astype(np.uint16, copy=False)
+        columns = np.asarray(columns, dtype=np.int32)
+        data = np.asarray(counts)
+        if data.dtype != np.uint16:  # stored counts are uint16 already: no copy of them
+            data = np.minimum(data, 65535).astype(np.uint16)
         if np.any(np.diff(rows) < 0):  # rows in order, so that the matrix is built by rows without sorting
-            rows, sizes, hashes, data = _by_row(rows, sizes, hashes, data)
-        unique = _unique(hashes)
-        columns = _positions(unique, hashes)
+            rows, sizes, columns, data = _by_row(rows, sizes, columns, data)
         n_rows = int(rows[-1]) + 1 if len(rows) else 0
         row_sizes = np.zeros(n_rows, dtype=np.int64)
         row_sizes[rows] = sizes
         row_ptr = np.concatenate([[0], np.cumsum(row_sizes)]).astype(np.int64, copy=False)
-        by_row = sparse.csr_matrix((data, columns, row_ptr), shape=(n_rows, len(unique)))
+        by_row = sparse.csr_matrix((data, columns, row_ptr), shape=(n_rows, len(hashes)))
         by_term = by_row.tocsc()
         live = np.zeros(n_rows, dtype=bool)
         live[rows] = True
-        return cls(unique, by_term.indptr.astype(np.int64, copy=False), by_term.indices.astype(np.int32, copy=False),
-                   by_term.data.astype(np.uint16, copy=False), row_ptr, columns.astype(np.int32, copy=False), data,
-                   live)
+        return cls(hashes, by_term.indptr.astype(np.int64, copy=False), by_term.indices.astype(np.int32, copy=False),
+                   by_term.data.astype(np.uint16, copy=False), row_ptr, columns, data, live)
 
     @classmethod
     def empty(cls) -> "Postings":
@@ -244,37 +253,10 @@ class BM25Rows:
         return sparse.csc_matrix((data[order], row_ids[order], indptr), shape=(len(self._live), len(self._hashes)))
 
 
-def _unique(values: np.ndarray) -> np.ndarray:
-    """np.unique by sorting: numpy 2.4's np.unique hashes, and is ~50x slower on 10M term hashes."""
-    ordered = np.sort(values)
-    if not len(ordered):
-        return ordered
-    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
-
-
-def _positions(sorted_unique: np.ndarray, hashes: np.ndarray) -> np.ndarray:
-    """The position of each of `hashes` in `sorted_unique`, which holds them all.
-
-    np.searchsorted does a binary search per entry (~1 s for 10M); the hashes are uniform, so a table of
-    where each value of their top bits starts, then a step or two along, does it in a fraction of that.
-    """
-    if not len(hashes):
-        return np.zeros(0, dtype=np.int32)
-    bits = min(max(int(len(sorted_unique)).bit_length() + 1, 1), 32)
-    shift = np.uint64(64 - bits)
-    starts = np.searchsorted(sorted_unique, np.arange(2**bits, dtype=np.uint64) << shift).astype(np.int32)
-    positions = starts[hashes >> shift]
-    pending = np.flatnonzero(sorted_unique[positions] != hashes)
-    while len(pending):  # a few rounds: a bucket holds ~0.5 values on average
-        positions[pending] += 1
-        pending = pending[sorted_unique[positions[pending]] != hashes[pending]]
-    return positions
-
-
-def _by_row(rows, sizes, hashes, data):
+def _by_row(rows, sizes, terms, data):
     """The same rows with their entries, in row order."""
     order = np.argsort(rows, kind="stable")
     offsets = np.cumsum(sizes) - sizes
     entries = np.repeat(offsets[order] - (np.cumsum(sizes[order]) - sizes[order]), sizes[order])
     entries += np.arange(len(entries))
-    return rows[order], sizes[order], hashes[entries], data[entries]
+    return rows[order], sizes[order], terms[entries], data[entries]

@@ -191,15 +191,15 @@ class ChunkIndex:
         """Append the rows of these documents' chunks (vectors, and term counts for BM25)."""
         held = self._held
         many = len(doc_ids) > SCAN_OVER_DOCUMENTS
-        vectors = stored_rows.read_vectors(held.model, None if many else doc_ids, keep=set(doc_ids),
-                                           dims=held.vectors.dims)
-        rows = held.vectors.append(vectors.chunk_ids, vectors.matrix)
+        read = stored_rows.read_rows(held.model, None if many else doc_ids, keep=set(doc_ids), dims=held.vectors.dims,
+                                     lexical=held.lexical is not None)
+        rows = held.vectors.append(read.chunk_ids, read.matrix)
         held.delta_documents = np.concatenate([held.delta_documents[:held.vectors.n_delta - len(rows)],
-                                               np.asarray(vectors.documents, dtype=np.int64)])
+                                               np.asarray(read.documents, dtype=np.int64)])
         if held.lexical is not None:
-            lexical_rows, sizes, hashes, counts = stored_rows.read_terms(vectors.chunk_ids, None if many else doc_ids)
+            lexical_rows, sizes, hashes, counts = read.hashed()
             held.lexical.add(rows[lexical_rows], sizes, hashes, counts)
-        held.docs.update(_rows_by_document(doc_ids, vectors.documents, rows, ready))
+        held.docs.update(_rows_by_document(doc_ids, read.documents, rows, ready))
 
     def _drop(self, doc_id: int) -> None:
         held = self._held
@@ -301,16 +301,12 @@ class ChunkIndex:
             _release_freed_memory()
 
     def _read_all(self, model: str, ready: dict[int, int]) -> _Held:
-        terms_read = stored_rows.fetch_terms_meanwhile() if self._use_lexical else None
-        vectors = stored_rows.read_vectors(model, None, keep=set(ready))
-        normalise_rows(vectors.matrix)
-        lexical = None
-        if terms_read is not None:
-            stored = terms_read.result()
-            lexical = BM25Rows(Postings.build(*stored_rows.read_terms(vectors.chunk_ids, None, stored)))
-        rows = np.arange(vectors.n, dtype=np.int64)
-        docs = _rows_by_document(list(ready), vectors.documents, rows, ready)
-        return _Held(model, VectorRows(vectors.matrix, vectors.chunk_ids), lexical, docs, documents=vectors.documents)
+        read = stored_rows.read_rows(model, None, keep=set(ready), lexical=self._use_lexical)
+        normalise_rows(read.matrix)
+        lexical = BM25Rows(Postings.from_columns(*read.terms())) if self._use_lexical else None
+        rows = np.arange(read.n, dtype=np.int64)
+        docs = _rows_by_document(list(ready), read.documents, rows, ready)
+        return _Held(model, VectorRows(read.matrix, read.chunk_ids), lexical, docs, documents=read.documents)
 
     # --- snapshots ----------------------------------------------------------------------------------
     def _snapshots(self) -> Path | None:

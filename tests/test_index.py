@@ -278,3 +278,24 @@ def test_a_cold_load_reads_stored_terms_and_tokenises_no_chunk_text(db, fresh_in
 
     monkeypatch.setattr("knowledge.stored_rows.pack_terms", no_tokenising)
     assert titles(fresh_index.search("basalt lava")) == ["Volcano"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cold_load_scores_bm25_exactly_as_a_build_over_every_chunks_words(fresh_index, monkeypatch, settings):
+    from knowledge import stored_rows
+
+    settings.EMBEDDING_BACKEND = "hashed"
+    monkeypatch.setattr(stored_rows, "PARALLEL_OVER", 0)  # MariaDB: ranges over parallel connections
+    monkeypatch.setattr(stored_rows, "BATCH", 3)  # rows of many batches, from several threads
+    for i in range(12):
+        make_document(f"Document {i} is about item{i % 4} and thing{i % 3}. " * (1 + i % 3), title=f"D{i}")
+    ChunkTerms.objects.filter(document__title__in=["D2", "D7"]).delete()  # tokenised from their text at load
+    fresh_index.search("item1")
+    held = fresh_index._held
+    texts = dict(Chunk.objects.values_list("id", "text"))
+    chunk_ids = held.vectors.view().base_ids
+    rows = range(len(chunk_ids))
+    expected = BM25Rows(Postings.build(rows, *unpack_many([pack_terms(texts[int(c)]) for c in chunk_ids])))
+    for query in ["item1 thing2", "document item3", "thing0"]:
+        words = terms(query)
+        assert np.array_equal(held.lexical.scores(words, len(rows)), expected.scores(words, len(rows)))

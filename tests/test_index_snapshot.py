@@ -26,13 +26,13 @@ def titles(hits):
 
 
 def no_full_reads(monkeypatch):
-    original = stored_rows.read_vectors
+    original = stored_rows.read_rows
 
-    def only_some_documents(model, documents, keep, dims=0):
+    def only_some_documents(model, documents, keep, **kwargs):
         assert documents is not None, "read every vector from the database instead of mapping the snapshot"
-        return original(model, documents, keep, dims)
+        return original(model, documents, keep, **kwargs)
 
-    monkeypatch.setattr(stored_rows, "read_vectors", only_some_documents)
+    monkeypatch.setattr(stored_rows, "read_rows", only_some_documents)
 
 
 def test_a_second_process_maps_the_snapshot_the_first_one_wrote(db, shared, monkeypatch):

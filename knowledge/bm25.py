@@ -156,8 +156,9 @@ class BM25Rows:
         )
 
     # --- queries ------------------------------------------------------------------------------------
-    def scores(self, words: list[str], n_rows: int) -> np.ndarray:
-        """BM25 score of every row in [0, n_rows) for a query of these (stemmed) words.
+    def scores(self, words: list[str], n_rows: int, *, held: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of every row in [0, n_rows) for a query of these (stemmed) words; `held`, if given (an
+        integer array of n_rows zeros), gets how many of the distinct words each row holds.
 
         A removed row may still score until the next build: the caller masks rows it no longer holds.
         """
@@ -184,6 +185,8 @@ class BM25Rows:
                 rows, tf = rows[keep], tf[keep].astype(np.float32)
                 norm = self.k1 * (1 - self.b + self.b * self._lengths[rows] / avg_length)  # the posting rows' only
                 out[rows] += idf * tf * (self.k1 + 1) / (tf + norm)
+                if held is not None:
+                    held[rows] += 1  # a row is in one block's postings of a term
         return out
 
     def idf(self, term: str) -> float:

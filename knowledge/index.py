@@ -22,6 +22,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from django.conf import settings
@@ -39,6 +40,13 @@ SCAN_OVER_DOCUMENTS = 500  # more new documents than this (a cold start): scan t
 REBASE_DELTA_ROWS = 2000  # a delta bigger than this and than a tenth of the base: build a new base
 _POSTINGS = Postings._fields
 log = logging.getLogger(__name__)
+
+
+class Lexical(NamedTuple):
+    """A query's BM25 score of every row, and how many of the query's distinct terms each row holds."""
+
+    scores: np.ndarray
+    terms_held: np.ndarray
 
 
 @dataclass
@@ -132,7 +140,10 @@ class ChunkIndex:
         mask of the rows of `documents` (None: every row)."""
         held = self._held
         view = held.vectors.view()
-        lexical = held.lexical.scores(words, view.n) if (held.lexical is not None and words) else None
+        lexical = None
+        if held.lexical is not None and words:
+            terms_held = np.zeros(view.n, dtype=np.uint16)
+            lexical = Lexical(held.lexical.scores(words, view.n, held=terms_held), terms_held)
         allowed = held.rows_of(np.asarray(documents, dtype=np.int64), view.n) if documents is not None else None
         return view, lexical, allowed
 
@@ -146,8 +157,15 @@ class ChunkIndex:
         # that reads the hits' rows, so the index holds no pairs.
         pairs = word_pairs.query_pairs(words) if lexical is not None and words else None
         depth = max(k, word_pairs.RESCORE_DEPTH) if pairs is not None else k
-        ranked = rank(cosine, lexical, depth, min_score=min_score, need_shared_word=need_shared_word)
-        hits = stored_rows.fetch_hits(view.chunk_ids(ranked.rows), ranked.scores, ranked.cosines)
+        ranked = rank(cosine, lexical.scores if lexical is not None else None, depth, min_score=min_score,
+                      need_shared_word=need_shared_word)
+        rows, scores, cosines = ranked.rows, ranked.scores, ranked.cosines
+        if pairs is not None:
+            # Past the first k, only a hit that holds a pair can rise into them (a bonus is never negative), and
+            # one with fewer of the query's terms than a pair needs holds none: its row is not worth reading.
+            read = [i for i, row in enumerate(rows) if i < k or lexical.terms_held[row] >= pairs.least_terms]
+            rows, scores, cosines = ([values[i] for i in read] for values in (rows, scores, cosines))
+        hits = stored_rows.fetch_hits(view.chunk_ids(rows), scores, cosines)
         return word_pairs.rescored(hits, pairs)[:k] if pairs is not None else hits
 
     @property

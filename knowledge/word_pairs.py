@@ -52,6 +52,11 @@ class QueryPairs:
     codes: dict[bytes, str]
     beginnings: tuple[tuple[str, str], ...]  # (a term's code, the beginning its forms share)
 
+    @property
+    def least_terms(self) -> int:
+        """The fewest distinct query terms a text holds that holds a pair (one: a pair of a repeated term)."""
+        return 1 if any(pair.first == pair.second for pair in self.pairs) else 2
+
     def found_in(self, text: str) -> int:
         """How many of the pairs stand in `text` in their order, side by side or one other word apart."""
         lowered = text.lower()

@@ -4,8 +4,10 @@ import re
 
 import pytest
 
+from knowledge import stored_rows
 from knowledge.lexical import stem, terms, word_forms
-from knowledge.word_pairs import query_pairs
+from knowledge.models import Chunk
+from knowledge.word_pairs import QueryPairs, query_pairs
 from tests.factories import make_document
 
 # (query, a passage with its words side by side, one with the same words scattered: shorter, so BM25 and
@@ -91,3 +93,28 @@ def test_the_best_k_hits_are_the_first_k_of_a_longer_list(db, fresh_index):
         deep = fresh_index.search(query, k=6)
         for k in (1, 2, 3):
             assert fresh_index.search(query, k=k) == deep[:k]
+
+
+@pytest.mark.usefixtures("fresh_index")
+def test_hits_that_cannot_rise_into_the_top_k_are_not_read(db, fresh_index, monkeypatch):
+    # Past the first k, a hit is read (and re-scored) only if it holds enough of the query's terms to hold a
+    # pair: the others keep their places behind the first k, so reading them changes nothing.
+    for i, (_, together, scattered) in enumerate(PHRASES):
+        make_document(together, title=f"together {i}")
+        make_document(scattered, title=f"scattered {i}")
+    for i, text in enumerate(OTHERS):
+        make_document(text, title=f"other {i}")
+    read: list[int] = []
+    fetch = stored_rows.fetch_hits
+    monkeypatch.setattr(stored_rows, "fetch_hits", lambda ids, *rest: read.extend(ids) or fetch(ids, *rest))
+    for query, _, _ in PHRASES:
+        read.clear()
+        hits = fresh_index.search(query, k=1)
+        texts = dict(Chunk.objects.filter(pk__in=read).values_list("pk", "text"))
+        words = set(terms(query))
+        assert all(len(words & set(terms(texts[pk]))) >= 2 for pk in read[1:]), query
+        with monkeypatch.context() as everything:
+            everything.setattr(QueryPairs, "least_terms", 0)  # read every one of the best fused hits
+            read.clear()
+            assert fresh_index.search(query, k=1) == hits
+            assert len(read) > len(texts)  # some hits were not worth reading

@@ -26,25 +26,21 @@ COUNTER = "n:"
 
 
 class DatabaseCache(db.DatabaseCache):
+    @property
+    def counts_in_one_statement(self) -> bool:
+        """Whether the database has an upsert that returns (not Oracle): else counters go through incr()/add()."""
+        return _count_sql(connections[router.db_for_write(self.cache_model_class)], self._table) is not None
+
     def count(self, key: str, delta: int, *, timeout: int, version=None) -> int:
         """Add `delta` to the counter under `key` (made, at `delta`, when missing or expired) and return it."""
         key = self.make_and_validate_key(key, version=version)
-        alias = router.db_for_write(self.cache_model_class)
-        connection = connections[alias]
+        connection = connections[router.db_for_write(self.cache_model_class)]
         adapt = connection.ops.adapt_datetimefield_value
         now = adapt(timezone.now().replace(microsecond=0))
         zone = UTC if settings.USE_TZ else None  # as Django's own cache writes `expires`
         expires = adapt(datetime.fromtimestamp(self.get_backend_timeout(timeout), tz=zone).replace(microsecond=0))
-        sql = _count_sql(connection, self._table)
-        if sql is None:  # a database without an upsert that returns (Oracle): Django's way, under a row lock
-            try:
-                return self.incr(key, delta)
-            except ValueError:
-                if self.add(key, delta, timeout):
-                    return delta
-                return self.incr(key, delta)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [key, delta, expires, now, delta, delta])
+            cursor.execute(_count_sql(connection, self._table), [key, delta, expires, now, delta, delta])
             value = cursor.lastrowid if connection.vendor == "mysql" else int(cursor.fetchone()[0][len(COUNTER):])
         if value == delta:  # a new counter (a new window): the time to clear counters that are over
             with connection.cursor() as cursor:

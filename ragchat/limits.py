@@ -28,9 +28,9 @@ def now() -> float:
 def count(scope: str, ident: str, *, seconds: int, delta: int = 1) -> int:
     """Add `delta` to this window's counter for (scope, ident) and return the new value."""
     key, _ = _window(scope, ident, seconds)
-    if delta > 0 and isinstance(cache, DatabaseCache):  # one statement (ragchat/cache.py)
+    if delta > 0 and isinstance(cache, DatabaseCache) and cache.counts_in_one_statement:  # ragchat/cache.py
         return cache.count(key, delta, timeout=seconds + 60)
-    # incr() first: the window's counter usually exists.
+    # Redis (or a database without a returning upsert): incr() first, the window's counter usually exists.
     try:
         return cache.incr(key, delta)
     except ValueError:  # nothing counted in this window yet (or it expired just now)

@@ -8,7 +8,7 @@ stored as its number in plain text (`n:42`, not a pickle), so one INSERT ... ON 
 creates it or adds to it and gives the new value back: atomic, one round trip, no transaction. The
 read-then-write transaction it replaces held the row locked across four round trips and a commit; every
 search of a user queued behind it (5 ms a search on MariaDB, bench/load.py). get() reads counters like any
-value; incr() of a pickled value keeps Django's own meaning, made atomic with a row lock.
+value; incr() keeps Django's own meaning, made atomic with a row lock, and a counter's form.
 """
 
 import base64
@@ -84,7 +84,10 @@ class DatabaseCache(db.DatabaseCache):
             if row is None or _expired(connection, row[1]):
                 raise ValueError(f"Key '{key}' not found")
             value = _decoded(row[0]) + delta
-            encoded = base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
+            if row[0].startswith(COUNTER):  # a counter stays a counter, for the next count()'s upsert
+                encoded = f"{COUNTER}{value}"
+            else:
+                encoded = base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
             cursor.execute(f"UPDATE {table} SET {quote('value')} = %s WHERE {quote('cache_key')} = %s",
                            [encoded, key])
         return value

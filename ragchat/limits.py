@@ -15,7 +15,7 @@ import ipaddress
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 from ragchat.cache import DatabaseCache
 
@@ -28,8 +28,9 @@ def now() -> float:
 def count(scope: str, ident: str, *, seconds: int, delta: int = 1) -> int:
     """Add `delta` to this window's counter for (scope, ident) and return the new value."""
     key, _ = _window(scope, ident, seconds)
-    if delta > 0 and isinstance(cache, DatabaseCache) and cache.counts_in_one_statement:  # ragchat/cache.py
-        return cache.count(key, delta, timeout=seconds + 60)
+    backend = caches["default"]  # `cache` is a proxy to it, which isinstance() cannot see through
+    if delta > 0 and isinstance(backend, DatabaseCache) and backend.counts_in_one_statement:  # ragchat/cache.py
+        return backend.count(key, delta, timeout=seconds + 60)
     # Redis (or a database without a returning upsert): incr() first, the window's counter usually exists.
     try:
         return cache.incr(key, delta)

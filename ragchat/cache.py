@@ -1,6 +1,6 @@
 """Django's database cache, with counters that the database adds to: the default home of the rate limits.
 
-    cache.count("limit:search:...", 1, timeout=120)   # the counter's new value, in one statement
+    cache.count("limits:search:...", 1, timeout=120)   # the counter's new value, in one statement
 
 Django's DatabaseCache.incr() is a get() then a set(): two worker threads counting the same failed login at
 once both read 3 and both write 4, so a burst of parallel guesses would be counted as one. A counter here is

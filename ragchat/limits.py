@@ -61,7 +61,9 @@ def _window(scope: str, ident: str, seconds: int) -> tuple[str, float]:
     digest = hashlib.sha256(f"{scope}\0{ident}".encode()).hexdigest()[:32]  # any text makes a valid key
     shift = int(digest[:8], 16) % seconds
     number = int((now() - shift) // seconds)
-    return f"limit:{scope}:{digest}:{number}", number * seconds + shift
+    # "limits:", not the "limit:" of earlier releases: they stored counters as pickles, which the database cache's
+    # upsert cannot add to (a server upgraded within a window would answer 500 until the window ended).
+    return f"limits:{scope}:{digest}:{number}", number * seconds + shift
 
 
 def client_address(request) -> str:

@@ -177,6 +177,14 @@ def test_database_counters_count_in_one_statement_and_start_again_when_expired(d
     assert cache.count("old", 1, timeout=60) == 1 and cache.get("old") == 1
 
 
+def test_counters_left_by_an_earlier_release_do_not_break_counting(settings):
+    """Releases before the one-statement counters kept a window's counter as a pickle, under "limit:..."."""
+    key, _ = limits._window("rate-search", "7", 60)
+    assert key.startswith("limits:")
+    cache.set(key.replace("limits:", "limit:", 1), 17)
+    assert limits.count("rate-search", "7", seconds=60) == 1
+
+
 def test_redis_cache_shares_the_counters(settings, user):
     redis = pytest.importorskip("redis")
     url = "redis://127.0.0.1:6379/15"
@@ -194,7 +202,7 @@ def test_redis_cache_shares_the_counters(settings, user):
         settings.LOGIN_FAILURES_PER_ACCOUNT = 2
         sign_in("alice", "wrong"), sign_in("alice", "wrong")
         assert sign_in("alice", PASSWORD).status_code == 429
-        assert any(b"limit:login-account" in key for key in client.scan_iter(f"{prefix}:*"))
+        assert any(b"limits:login-account" in key for key in client.scan_iter(f"{prefix}:*"))
     finally:
         for key in client.scan_iter(f"{prefix}:*"):
             client.delete(key)

@@ -120,9 +120,18 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
         if query["search"]:
             chats = self.get_queryset().values(*fields, "message_count", "has_scope", "match_content")
         else:  # the plain list, on every page load: two hand-written queries (sessions_app/listing.py)
-            chats = ChatList(request.user, archived=query["archived"], fields=fields)
+            chats = ChatList(request.user, archived=query["archived"], fields=fields, expected=self._page_asked())
         page = self.paginate_queryset(chats)
         return self.get_paginated_response(self.get_serializer().list_items(page))
+
+    def _page_asked(self) -> slice | None:
+        """The rows of the page that ?page= (a number) asks for; None for ?page=last or a page that is no number
+        (the paginator answers those)."""
+        number = self.request.query_params.get(self.paginator.page_query_param, "1")
+        if not (number.isascii() and number.isdigit()) or not 0 < int(number) < 10**6:
+            return None
+        size = self.paginator.get_page_size(self.request)
+        return slice((int(number) - 1) * size, int(number) * size)
 
     def perform_create(self, serializer):
         serializer.save(owner=self.request.user)

@@ -1,5 +1,6 @@
 """Every list endpoint pages the same way: {count, next, previous, results}; a client follows `next`."""
 
+from sessions_app.models import ChatSession
 from tests.factories import make_document, make_message, make_session
 
 
@@ -43,3 +44,21 @@ def test_page_size_is_capped_and_a_page_past_the_end_is_a_json_404(api, user, se
     response = api.get("/api/sessions", {"page": 99})
     assert response.status_code == 404 and response.json()["detail"]
     assert api.get("/api/sessions", {"page": "x"}).status_code == 404
+
+
+def test_a_page_of_the_chat_list_is_one_query_and_every_page_agrees_with_the_count(api, user, settings,
+                                                                                   django_assert_num_queries):
+    for n in range(7):
+        make_session(user, name=f"chat {n}")
+    ChatSession.objects.filter(pk=make_session(user, name="archived").pk).update(archived=True)
+    api.get("/api/sessions")
+    with django_assert_num_queries(2):  # the token's, then the page with its count
+        first = api.get("/api/sessions", {"page_size": 3}).json()
+    assert first["count"] == 7 and len(first["results"]) == 3
+    last = api.get("/api/sessions", {"page_size": 3, "page": 3}).json()  # its slice ends at the count
+    assert last["count"] == 7 and len(last["results"]) == 1 and last["next"] is None
+    assert api.get("/api/sessions", {"page_size": 3, "page": "last"}).json()["results"] == last["results"]
+    assert api.get("/api/sessions", {"page_size": 3, "page": 4}).status_code == 404
+    assert api.get("/api/sessions", {"archived": "true"}).json()["count"] == 1
+    ids = [s["id"] for p in (1, 2, 3) for s in api.get("/api/sessions", {"page_size": 3, "page": p}).json()["results"]]
+    assert len(set(ids)) == 7

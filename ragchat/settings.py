@@ -76,9 +76,11 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 _db = DATABASES["default"]
 _db["CONN_HEALTH_CHECKS"] = True
+# Persistent connections on every database: a new SQLite connection per request (its PRAGMAs included) was
+# ~40% of the cost of a request that only authenticates (bench/load.py, README "Production").
+_db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 if _db["ENGINE"] == "django.db.backends.mysql":
     # utf8mb4 for 4-byte characters (emoji), strict mode so bad data is an error, not a truncation.
-    _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     _db["OPTIONS"] = {
         "charset": "utf8mb4",
         "init_command": "SET sql_mode='STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION'",

@@ -235,9 +235,10 @@ def _breakdown(index, queries, query_words) -> None:
     view = held.vectors.view()
     embedder = HashedEmbedder()  # the hashed fallback's query embedding (1,024 dims: timed on its own)
     texts = [query_words() for _ in queries]
+    fetch_read = f"fetch the hits that can make the top {K} (of the {word_pairs.RESCORE_DEPTH} best)"
     stages = {name: [] for name in ("change check", "tokenise + idf weights", "embed the query (local)",
                                     "BM25 scores", "vector scores", "rank + fuse",
-                                    f"fetch the {word_pairs.RESCORE_DEPTH} best hits", "re-score by word pairs",
+                                    fetch_read, "re-score by word pairs",
                                     "fetch the 5 hits (before)")}
     for i, (vector, text) in enumerate(zip(queries, texts, strict=True)):
         clock = time.perf_counter()
@@ -269,11 +270,11 @@ def _breakdown(index, queries, query_words) -> None:
             stages["fetch the 5 hits (before)"].append(time.perf_counter() - clock)
             clock = time.perf_counter()
         pairs = word_pairs.query_pairs(words)
-        least = pairs.least_terms if pairs is not None else len(words) + 1
-        read = [n for n, row in enumerate(ranked.rows) if n < K or terms_held[row] >= least]
+        read = (word_pairs.worth_reading(ranked.rows, K, terms_held, pairs) if pairs is not None
+                else range(min(K, len(ranked.rows))))
         hits = stored_rows.fetch_hits(view.chunk_ids([ranked.rows[n] for n in read]),
                                       [ranked.scores[n] for n in read], [ranked.cosines[n] for n in read])
-        lap(f"fetch the hits that can make the top {K} (of the {word_pairs.RESCORE_DEPTH} best)")
+        lap(fetch_read)
         word_pairs.rescored(hits, pairs)[:K] if pairs is not None else hits
         lap("re-score by word pairs")
         if not i % 2:

@@ -161,9 +161,7 @@ class ChunkIndex:
                       need_shared_word=need_shared_word)
         rows, scores, cosines = ranked.rows, ranked.scores, ranked.cosines
         if pairs is not None:
-            # Past the first k, only a hit that holds a pair can rise into them (a bonus is never negative), and
-            # one with fewer of the query's terms than a pair needs holds none: its row is not worth reading.
-            read = [i for i, row in enumerate(rows) if i < k or lexical.terms_held[row] >= pairs.least_terms]
+            read = word_pairs.worth_reading(rows, k, lexical.terms_held, pairs)
             rows, scores, cosines = ([values[i] for i in read] for values in (rows, scores, cosines))
         hits = stored_rows.fetch_hits(view.chunk_ids(rows), scores, cosines)
         return word_pairs.rescored(hits, pairs)[:k] if pairs is not None else hits

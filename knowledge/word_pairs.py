@@ -87,6 +87,14 @@ def query_pairs(words: list[str]) -> QueryPairs | None:
     return QueryPairs(frozenset(pairs), codes, beginnings)
 
 
+def worth_reading(rows: list[int], k: int, terms_held, pairs: QueryPairs) -> list[int]:
+    """Which of `rows` (best fused first; positions in the list) a search reads: the first k, and past them only
+    rows that hold as many of the query's terms (`terms_held`, by row) as a pair needs. A bonus is never
+    negative, so only a hit that holds a pair can rise into the first k; on MariaDB each random row read costs
+    ~0.1 ms of the server's time."""
+    return [i for i, row in enumerate(rows) if i < k or terms_held[row] >= pairs.least_terms]
+
+
 def rescored(hits: list[Hit], pairs: QueryPairs) -> list[Hit]:
     """`hits` (best fused first) with the first RESCORE_DEPTH re-ranked by score + PAIR_WEIGHT x the share of
     the query's pairs each holds. A bonus is never negative, so each re-scored hit still scores at least as high

@@ -30,7 +30,7 @@ from chat.llm import ChatRequest, get_backend
 from chat.prompts import build_rag_messages, retrieval_query
 from knowledge.scope import Scope
 from knowledge.services import search_for
-from ragchat.db import release_connection, retrying_deadlocks
+from ragchat.db import release_connection, retrying_deadlocks, write_fields
 from ragchat.openai_client import ProviderError
 from sessions_app.models import DEFAULT_SESSION_NAME, ChatSession, Message
 
@@ -184,9 +184,7 @@ def _save_question(session: ChatSession, text: str) -> Message:
     # Also bumps updated_at: the session moves to the top of the list. Only these fields: a pin or a stop
     # written meanwhile by another request stays.
     session.updated_at = timezone.now()
-    fields = {"name": session.name, "archived": False, "updated_at": session.updated_at}
-    if not ChatSession.objects.filter(pk=session.pk).update(**fields):  # deleted since the question went in
-        raise ChatGone("This chat was deleted.")
+    _update(session, "name", "archived", "updated_at")  # the chat may be deleted since the question went in
     return question
 
 
@@ -212,9 +210,9 @@ def _earlier_messages(session: ChatSession, question: Message) -> list[Message]:
     return list(reversed(earlier))
 
 
-def _update(question: Message, *fields: str) -> None:
-    """Write these fields of a question; ChatGone if another request deleted its chat meanwhile."""
-    if not Message.objects.filter(pk=question.pk).update(**{name: getattr(question, name) for name in fields}):
+def _update(row: ChatSession | Message, *fields: str) -> None:
+    """Write these fields of a chat or a question; ChatGone if another request deleted the chat meanwhile."""
+    if not write_fields(row, *fields):
         raise ChatGone("This chat was deleted.")
 
 

@@ -61,6 +61,13 @@ def release_connection() -> None:
 
 
 
+def write_fields(instance, *names: str) -> bool:
+    """Write these fields of `instance` to its row, in one UPDATE; False when the row is gone (another request
+    deleted it meanwhile), where save(update_fields=...) would raise a DatabaseError, a 500."""
+    values = {name: getattr(instance, name) for name in names}
+    return bool(type(instance)._default_manager.filter(pk=instance.pk).update(**values))
+
+
 DEADLOCK_MYSQL_CODE = 1213  # "Deadlock found when trying to get lock; try restarting transaction"
 
 

@@ -8,6 +8,7 @@ from rest_framework import ISO_8601, serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.settings import api_settings
 
+from ragchat.db import write_fields
 from sessions_app.models import DEFAULT_SESSION_NAME, ChatSession, Feedback, Message
 
 MAX_ID = 2**63 - 1  # a message id beyond a 64-bit integer would overflow the database driver, not just miss
@@ -270,7 +271,7 @@ class ChatSessionSerializer(ModelSerializer):
         scope = validated_data.pop("scope", None)
         for name, value in validated_data.items():
             setattr(instance, name, value)
-        if validated_data and not type(instance).objects.filter(pk=instance.pk).update(**validated_data):
+        if validated_data and not write_fields(instance, *validated_data):
             raise NotFound("No ChatSession matches the given query.")  # deleted by another request meanwhile
         if scope is not None:
             _set_scope(instance, scope)

@@ -1,4 +1,5 @@
-"""A user's chat list, a page at a time, in two hand-written queries: the most frequent request of the app.
+"""A user's chat list, a page at a time, in one hand-written query (the count rides along): the most frequent
+request of the app.
 
 Built through the ORM, a page (its annotations, the total and the rows' conversion) cost four times what
 the database took to answer (bench/load.py, README "Production"). The SQL here says the same as the

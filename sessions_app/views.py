@@ -119,7 +119,7 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
         fields = ChatSessionSerializer.stored_fields()
         if query["search"]:
             chats = self.get_queryset().values(*fields, "message_count", "has_scope", "match_content")
-        else:  # the plain list, on every page load: two hand-written queries (sessions_app/listing.py)
+        else:  # the plain list, on every page load: one hand-written query (sessions_app/listing.py)
             chats = ChatList(request.user, archived=query["archived"], fields=fields, expected=self._page_asked())
         page = self.paginate_queryset(chats)
         return self.get_paginated_response(self.get_serializer().list_items(page))

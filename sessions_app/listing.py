@@ -7,14 +7,23 @@ ORM's `ChatSession.objects.filter(owner=..., archived=...)` with `message_count`
 `Meta.ordering`, and each value goes through the field's own database converters, so rows come out as
 `values()` would give them. Searching the list stays with the ORM (sessions_app/views.py).
 
+A page comes out as the API writes it (ChatSessionSerializer's representations): a stored value goes
+straight to its JSON form. Through the ORM's conversions and then the serializer's, each of a page's 100
+datetimes was parsed into an aware datetime and written back out as the text it came from, and each id into a
+UUID and back: most of a page's own time. Values in a form the fast writers do not know (a datetime written by
+hand in another format) take the ORM's conversions and the serializer's field, as before.
+
     chats = ChatList(user, archived=False, fields=["id", "name"], expected=slice(0, 50))
     chats.count()        # how many; with `expected`, the same query also reads that page
-    chats[0:50]          # the first page: dicts of those fields + message_count and has_scope
+    chats[0:50]          # the first page: dicts of those fields as the API writes them, + message_count, has_scope
 """
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import lru_cache
 
-from django.db import connection
+from django.db import connection, models
+from django.utils.dateparse import parse_datetime
 
 from ragchat.db import column, from_db, table
 from sessions_app.models import ChatSession, Message
@@ -22,7 +31,7 @@ from sessions_app.models import ChatSession, Message
 
 class ChatList:
     """What Django's Paginator needs (count() and slicing) for one user's chats, archived or not: rows of the
-    chat's `fields` with `message_count` and `has_scope`."""
+    chat's `fields` as the API writes them, with `message_count` and `has_scope`."""
 
     def __init__(self, user, *, archived: bool, fields: list[str], expected: slice | None = None):
         """`expected`: the page the caller is about to ask for (from ?page=), which count() reads in the same
@@ -54,8 +63,8 @@ class ChatList:
                 cursor.execute(_sql(self.fields)["page"], [self.owner, self.archived, stop - start, start])
                 rows = cursor.fetchall()
         names = [*self.fields, "message_count", "has_scope"]
-        converters = _converters(self.fields)
-        return [{name: convert(value) for name, convert, value in zip(names, converters, row, strict=True)}
+        writers = _writers(self.fields)
+        return [{name: write(value) for name, write, value in zip(names, writers, row, strict=True)}
                 for row in rows]
 
 
@@ -72,7 +81,7 @@ def _sql(fields: tuple[str, ...]) -> dict[str, str]:
     order = ", ".join(f"s.{column(ChatSession, name.lstrip('-'))}{' DESC' if name.startswith('-') else ''}"
                       for name in ChatSession._meta.ordering)
     count = f"SELECT COUNT(*) {chats('s')}"
-    columns = f"{', '.join(f's.{column(ChatSession, name)}' for name in fields)}, " \
+    columns = f"{', '.join(_selected(name) for name in fields)}, " \
               f"(SELECT COUNT(*) FROM {table(Message)} m WHERE m.{column(Message, 'session')} = {chat_id}), " \
               f"CASE WHEN {has_scope} THEN 1 ELSE 0 END"
     page = f"{chats('s')} ORDER BY {order} LIMIT %s OFFSET %s"
@@ -84,7 +93,66 @@ def _sql(fields: tuple[str, ...]) -> dict[str, str]:
     }
 
 
+def _selected(name: str) -> str:
+    """A column as the page reads it: datetimes as their text, which the drivers would otherwise parse into a
+    datetime in Python (sqlite3 by the column's declared type, Django registers the parser), only for it to be
+    written out again."""
+    selected = f"s.{column(ChatSession, name)}"
+    if isinstance(ChatSession._meta.get_field(name), models.DateTimeField):
+        return f"CAST({selected} AS {'CHAR' if connection.vendor == 'mysql' else 'TEXT'})"
+    return selected
+
+
 @lru_cache(maxsize=4)
-def _converters(fields: tuple[str, ...]) -> list:
-    """Per column, what values() would apply: the field's converters; then the two counts, a number and a flag."""
-    return [*(from_db(ChatSession._meta.get_field(name).get_col("s")) for name in fields), int, bool]
+def _writers(fields: tuple[str, ...]) -> list[Callable]:
+    """Per column, its stored value -> what ChatSessionSerializer writes for it; then the two counts."""
+    writers = []
+    for name in fields:
+        field = ChatSession._meta.get_field(name)
+        if isinstance(field, models.UUIDField):
+            writers.append(_uuid_writer(from_db(field.get_col("s"))))
+        elif isinstance(field, models.DateTimeField):
+            writers.append(_write_datetime)
+        elif isinstance(field, models.BooleanField):
+            writers.append(_write_flag)
+        elif isinstance(field, models.CharField) and not field.null:
+            writers.append(str)
+        else:
+            raise TypeError(f"The chat list has no writer for {field!r}: add one, or leave it to the serializer.")
+    return [*writers, int, bool]
+
+
+def _uuid_writer(convert: Callable) -> Callable:
+    def write(value):
+        """An id as DRF writes it, "8-4-4-4-12" lowercase hex: the 32 digits that SQLite (and MySQL) store,
+        cut up, or MariaDB's UUID type as its client reads it, already in that form."""
+        if isinstance(value, str):
+            if len(value) == 32:
+                return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+            if len(value) == 36 and value.islower():
+                return value
+        return str(convert(value))  # any other form: as a UUID
+
+    return write
+
+
+def _write_datetime(value) -> str | None:
+    """A stored UTC datetime as DRF writes it ("2026-11-25T16:08:44.790801Z", no fraction for a whole second).
+    SQLite holds Django's text, "2026-11-25 16:08:44.790801" or "2026-11-25 16:08:44"; MySQL's CAST always
+    writes six digits of fraction."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) in (19, 26) and value[10] == " " and value[19:20] in ("", "."):
+        if value.endswith(".000000"):
+            value = value[:19]
+        return f"{value[:10]}T{value[11:]}Z"
+    parsed = value if isinstance(value, datetime) else parse_datetime(value)  # any other form: read, then
+    if parsed is None:                                                             # written as DRF does
+        raise ValueError(f"Not a datetime: {value!r}")
+    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    text = parsed.isoformat()
+    return text[:-6] + "Z"
+
+
+def _write_flag(value) -> bool:
+    return bool(value)  # SQLite's and MySQL's booleans are 0 and 1

@@ -218,26 +218,34 @@ class ChatSessionSerializer(ModelSerializer):
         content = getattr(session, "match_content", None)
         return match_snippet(content, self.context["search"]) if content and self.context.get("search") else None
 
-    def list_items(self, rows: list[dict]) -> list[dict]:
+    def list_items(self, rows: list[dict], *, written: bool = False) -> list[dict]:
         """What many=True writes for a page of the list, from rows of `values(*stored_fields())` with
         `message_count` (and `match_content` when searching) added: the same fields and representations,
-        without a model instance and an attribute lookup per field and row, which were half a page's time."""
-        plain = [(name, field) for name, field in self.fields.items() if name not in ("match", *SCOPE_FIELDS)]
+        without a model instance and an attribute lookup per field and row, which were half a page's time.
+        written: the rows' values are their representations already (sessions_app/listing.py)."""
         search = self.context.get("search")
         scopes = self._page_scope_items([row["id"] for row in rows if row.get("has_scope", True)])
+        if written:  # the fields in their order, then those added below (as `self.fields` has them)
+            names = [*self.stored_fields(), "message_count"]
+        else:
+            plain = [(name, field) for name, field in self.fields.items() if name not in ("match", *SCOPE_FIELDS)]
         items = []
         for row in rows:
-            item = {name: None if row[name] is None else field.to_representation(row[name]) for name, field in plain}
+            if written:
+                item = {name: row[name] for name in names}
+            else:
+                item = {name: None if row[name] is None else field.to_representation(row[name])
+                        for name, field in plain}
             content = row.get("match_content")
             item["match"] = match_snippet(content, search) if content and search else None
-            scope_items = scopes.get(row["id"], [])
+            scope_items = scopes.get(str(row["id"]), [])
             item["scope"] = scope_ids(scope_items)
             item["scope_items"] = scope_items
             items.append(item)
         return items
 
     def _page_scope_items(self, ids: list) -> dict:
-        """{session id: its readable scope items} for a page of the list, in two queries."""
+        """{session id as text: its readable scope items} for a page of the list, in two queries."""
         if not ids:
             return {}
         readable = self._readable_collections()
@@ -246,12 +254,12 @@ class ChatSessionSerializer(ModelSerializer):
                        .values_list("chatsession_id", "collection_id", "collection__name"))
         for session, pk, name in collections:
             if readable is None or pk in readable:
-                found.setdefault(session, []).append({"kind": "collection", "id": pk, "name": name})
+                found.setdefault(str(session), []).append({"kind": "collection", "id": pk, "name": name})
         documents = (ChatSession.scope_documents.through.objects.filter(chatsession_id__in=ids)
                      .values_list("chatsession_id", "document_id", "document__title", "document__collection_id"))
         for session, pk, title, collection in documents:
             if readable is None or collection in readable:
-                found.setdefault(session, []).append({"kind": "document", "id": pk, "name": title})
+                found.setdefault(str(session), []).append({"kind": "document", "id": pk, "name": title})
         return found
 
     @classmethod

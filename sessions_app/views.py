@@ -122,7 +122,7 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
         else:  # the plain list, on every page load: one hand-written query (sessions_app/listing.py)
             chats = ChatList(request.user, archived=query["archived"], fields=fields, expected=self._page_asked())
         page = self.paginate_queryset(chats)
-        return self.get_paginated_response(self.get_serializer().list_items(page))
+        return self.get_paginated_response(self.get_serializer().list_items(page, written=not query["search"]))
 
     def _page_asked(self) -> slice | None:
         """The rows of the page that ?page= (a number) asks for; None for ?page=last or a page that is no number

@@ -35,7 +35,9 @@ class ChatSession(models.Model):
 
     class Meta:
         ordering = ["-pinned", "-updated_at", "-created_at"]
-        indexes = [models.Index(fields=["owner", "archived", "-pinned", "-updated_at"], name="session_list_idx")]
+        # A page of the list straight from the index, in `ordering`: no sort of all of a user's chats per page.
+        indexes = [models.Index(fields=["owner", "archived", "-pinned", "-updated_at", "-created_at"],
+                                name="session_page_idx")]
 
     def __str__(self) -> str:
         return self.name

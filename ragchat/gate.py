@@ -8,15 +8,18 @@ Only work that needs the CPU holds a place:
 - the request body is read before the request queues, so a slow upload waits on its own thread;
 - `waiting()` gives the place back while a request waits on something else (the model service, the local
   model's batch, a poll): it then comes back ahead of the requests that have not started yet;
-- so does a query to a database server outside a transaction (a round trip; not SQLite's queries, short
-  calls in this process that measured slower with it), and waiting for a lock taken with `locked()`;
+- so does waiting for a lock taken with `locked()`;
 - a streamed answer's body is produced after the app returns, outside the gate.
+
+A query keeps its place: handing the place over and back around each round trip cost more than the other
+place's work gained while a database on the same machine answered (alternating load runs on MariaDB, README
+"Production"). With a database across a network, raise the places (WEB_RUNNING) instead.
 
 A request that holds a lock across a wait needs a place back before it can let go of the lock. So a request
 must never block on such a lock while it holds a place (the places could all be waiting for the holder):
 take locks that are held across queries with `locked()` (the search index's lock is one), which gives the
-place back while it waits. A transaction keeps its place between its statements, so a request that holds
-row locks in the database never queues; one that waits for a row lock waits inside a query.
+place back while it waits. Queries keep their place, so a request that holds row locks in the database
+never queues between its statements; one that waits for a row lock waits inside a query.
 
     application = Gate(get_wsgi_application(), places=2, body_limit=50 * 2**20)   # ragchat/wsgi.py
 """
@@ -25,8 +28,6 @@ import collections
 import tempfile
 import threading
 from contextlib import contextmanager
-
-from django.db import DEFAULT_DB_ALIAS, connections
 
 BODY_IN_MEMORY = 2**20  # a body up to this size is buffered in memory, a bigger one in a temporary file
 READ_BLOCK = 2**16
@@ -48,11 +49,7 @@ class Gate:
         self._enter()
         _current.gate = self
         try:
-            database = connections[DEFAULT_DB_ALIAS]
-            if database.vendor == "sqlite":  # its queries are short C calls: giving the place back costs more
-                return self.app(environ, start_response)
-            with database.execute_wrapper(_query_waits):
-                return self.app(environ, start_response)
+            return self.app(environ, start_response)
         finally:
             if getattr(_current, "gate", None) is self:
                 _current.gate = None
@@ -107,16 +104,6 @@ def locked(lock: threading.Lock):
         yield
     finally:
         lock.release()
-
-
-def _query_waits(execute, sql, params, many, context):
-    """A query holds no place while the database works on it (a connection's execute wrapper). Except in a
-    transaction: it may hold row locks that other requests wait for, and must not queue for a place between
-    its statements."""
-    if context["connection"].in_atomic_block:
-        return execute(sql, params, many, context)
-    with waiting():
-        return execute(sql, params, many, context)
 
 
 def _read_body(environ, limit: int) -> None:

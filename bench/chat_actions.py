@@ -50,7 +50,7 @@ def generate(total: int):
     for n in range(total // per_chat):
         owner = heavy if n % 5 == 0 else users[1 + n % 49]
         words = rng.choices(WORDS, k=4)
-        chats.append(ChatSession(owner=owner, name=" ".join(words).capitalize(),
+        chats.append(ChatSession(owner=owner, name=" ".join(words).capitalize(), message_count=per_chat,
                                  pinned=rng.random() < 0.01, archived=rng.random() < 0.05))
     with transaction.atomic():
         ChatSession.objects.bulk_create(chats, batch_size=2000)
@@ -91,7 +91,7 @@ def run(db: str, total: int) -> None:
     from rest_framework.test import APIClient
 
     from chat import stopping
-    from sessions_app.models import Message
+    from sessions_app.models import ChatSession, Message
     from sessions_app.usage import usage_by_day_and_user, usage_by_user
 
     start = time.perf_counter()
@@ -130,6 +130,7 @@ def run(db: str, total: int) -> None:
     chat = chats[0]
     Message.objects.bulk_create([Message(session=chat, role=Message.Role.ASSISTANT if i % 2 else Message.Role.USER,
                                          content=" ".join(WORDS[:80])) for i in range(500)])
+    ChatSession.objects.filter(pk=chat.pk).recount()  # bulk_create passes by the chat's message count
     for kind in ("markdown", "json"):
         def export(kind=kind):
             assert client.get(f"/api/sessions/{chat.pk}/export?as={kind}").status_code == 200

@@ -101,6 +101,7 @@ def seed(*, sessions: int, chunks: int, messages_per_session: int = 10) -> dict:
     made = ChatSession.objects.bulk_create(ChatSession(owner=users[0], name=f"Chat {n}") for n in range(sessions))
     Message.objects.bulk_create(Message(session=s, role=("user", "assistant")[m % 2], content=paragraph(rng, 60))
                                 for s in made for m in range(messages_per_session))
+    ChatSession.objects.filter(owner=users[0]).recount()  # bulk_create passes by the chats' message counts
     seed_chunks(chunks, owner=users[0], rng=rng)
     return {"tokens": tokens, "sessions": [str(s.id) for s in made]}
 

@@ -271,7 +271,8 @@ def _retire_replaced(turn: Turn) -> None:
         question = turn.user_message
         question.usage = _added(question.usage, *spent)
         question.save(update_fields=["usage"])
-    replaced.delete()
+    _, deleted = replaced.delete()  # a queryset's delete passes by Message.delete: the chat's count is kept here
+    ChatSession.objects.filter(pk=turn.session.pk).add_messages(-deleted.get(Message._meta.label, 0))
 
 
 def _added(*usages: dict) -> dict:

@@ -3,9 +3,8 @@ request of the app.
 
 Built through the ORM, a page (its annotations, the total and the rows' conversion) cost four times what
 the database took to answer (bench/load.py, README "Production"). The SQL here says the same as the
-ORM's `ChatSession.objects.filter(owner=..., archived=...)` with `message_count` and `has_scope`, in
-`Meta.ordering`, and each value goes through the field's own database converters, so rows come out as
-`values()` would give them. Searching the list stays with the ORM (sessions_app/views.py).
+ORM's `ChatSession.objects.filter(owner=..., archived=...)` in `Meta.ordering`; a chat's `message_count` and
+`has_scope` are kept on its row. Searching the list stays with the ORM (sessions_app/views.py).
 
 A page comes out as the API writes it (ChatSessionSerializer's representations): a stored value goes
 straight to its JSON form. Through the ORM's conversions and then the serializer's, each of a page's 100
@@ -26,7 +25,7 @@ from django.db import connection, models
 from django.utils.dateparse import parse_datetime
 
 from ragchat.db import column, from_db, table
-from sessions_app.models import ChatSession, Message
+from sessions_app.models import ChatSession
 
 
 class ChatList:
@@ -74,16 +73,11 @@ def _sql(fields: tuple[str, ...]) -> dict[str, str]:
         return f"FROM {table(ChatSession)} {alias} WHERE {alias}.{column(ChatSession, 'owner')} = %s " \
                f"AND {alias}.{column(ChatSession, 'archived')} = %s"
 
-    scopes = [ChatSession.scope_collections.through, ChatSession.scope_documents.through]
-    chat_id = f"s.{column(ChatSession, 'id')}"
-    has_scope = " OR ".join(f"EXISTS (SELECT 1 FROM {table(through)} x "
-                            f"WHERE x.{column(through, 'chatsession')} = {chat_id})" for through in scopes)
     order = ", ".join(f"s.{column(ChatSession, name.lstrip('-'))}{' DESC' if name.startswith('-') else ''}"
                       for name in ChatSession._meta.ordering)
     count = f"SELECT COUNT(*) {chats('s')}"
-    columns = f"{', '.join(_selected(name) for name in fields)}, " \
-              f"(SELECT COUNT(*) FROM {table(Message)} m WHERE m.{column(Message, 'session')} = {chat_id}), " \
-              f"CASE WHEN {has_scope} THEN 1 ELSE 0 END"
+    # The counts are kept on the chat's row (ChatSession.message_count, has_scope): a page reads its rows only.
+    columns = ", ".join(_selected(name) for name in (*fields, "message_count", "has_scope"))
     page = f"{chats('s')} ORDER BY {order} LIMIT %s OFFSET %s"
     return {
         "count": count,

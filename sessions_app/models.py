@@ -1,8 +1,11 @@
 import uuid
 
 from django.conf import settings
-from django.db import models
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db import models, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
 
 DEFAULT_SESSION_NAME = "New chat"
 
@@ -14,6 +17,18 @@ class ChatSessionQuerySet(models.QuerySet):
         matching = Message.objects.filter(session=OuterRef("pk"), content__icontains=words)
         first = matching.order_by("created_at", "id").values("content")[:1]
         return self.filter(Q(name__icontains=words) | Exists(matching)).annotate(match_content=Subquery(first))
+
+    def recount(self) -> int:
+        """Set these chats' message_count and has_scope from their messages and scope, e.g. after messages were
+        written in bulk (bulk_create and queryset deletes pass by Message.save and delete)."""
+        counted = Message.objects.filter(session=OuterRef("pk")).order_by().values("session").annotate(
+            n=Count("id")).values("n")
+        return self.update(message_count=Coalesce(Subquery(counted), 0), has_scope=_has_scope(OuterRef("pk")))
+
+    def add_messages(self, n: int) -> None:
+        """Count `n` more (or, negative, fewer) messages on these chats: one UPDATE, safe beside others. Never
+        below 0 (a count left short by rows written in bulk without `recount`)."""
+        self.update(message_count=Greatest(F("message_count") + n, Value(0)))
 
 
 class ChatSession(models.Model):
@@ -30,6 +45,13 @@ class ChatSession(models.Model):
     scope_documents = models.ManyToManyField("knowledge.Document", blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)  # the last activity: a question or an answer
+    # Kept on the chat's own row, so that a page of the list reads its 50 rows and nothing else: counting each
+    # chat's messages and looking for its scope took most of the database's time for a page, and grew with the
+    # chats' length (sessions_app/listing.py). Message.save and delete keep the count (as does retiring replaced
+    # answers); changing the scope keeps the flag (receivers below). A flag left True by items deleted with
+    # their collection or document only costs a lookup that finds nothing to show.
+    message_count = models.IntegerField(default=0, editable=False)  # signed: MySQL's unsigned 0 + -1 fails
+    has_scope = models.BooleanField(default=False, editable=False)
 
     objects = ChatSessionQuerySet.as_manager()
 
@@ -41,6 +63,17 @@ class ChatSession(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        """Saving a chat that exists writes every field but the kept counts: an instance read before a message
+        was added (a form, a request's copy) would put its stale count back."""
+        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [field.name for field in self._meta.concrete_fields
+                                       if not field.primary_key and field.name not in KEPT_ON_THE_ROW]
+        super().save(*args, **kwargs)
+
+
+KEPT_ON_THE_ROW = ("message_count", "has_scope")  # written by their own UPDATEs only (ChatSession.save)
 
 
 class Message(models.Model):
@@ -82,6 +115,37 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:60]}"
+
+    def save(self, *args, **kwargs):
+        """A new message counts on its chat's row (ChatSession.message_count), in the same transaction."""
+        if not self._state.adding:
+            return super().save(*args, **kwargs)
+        with transaction.atomic():
+            # The chat's row first, as chat.services._save_answer does: taking the foreign key's shared lock
+            # first, then the row's, deadlocks beside another message of the chat on MariaDB.
+            ChatSession.objects.filter(pk=self.session_id).add_messages(1)
+            super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        with transaction.atomic():
+            ChatSession.objects.filter(pk=self.session_id).add_messages(-1)
+            return super().delete(*args, **kwargs)
+
+
+def _has_scope(chat) -> Exists:
+    """Whether the chat `chat` (a pk or an OuterRef) has any scope item."""
+    through = (ChatSession.scope_collections.through, ChatSession.scope_documents.through)
+    return Exists(through[0].objects.filter(chatsession=chat)) | Exists(through[1].objects.filter(chatsession=chat))
+
+
+@receiver(m2m_changed, sender=ChatSession.scope_collections.through)
+@receiver(m2m_changed, sender=ChatSession.scope_documents.through)
+def _keep_has_scope(sender, instance, action, reverse, **kwargs):
+    """A chat's scope changed (through its manager: the API, the admin): set its has_scope again."""
+    if action in ("post_add", "post_remove", "post_clear"):
+        chats = ChatSession.objects.filter(pk__in=kwargs["pk_set"] or ()) if reverse else \
+            ChatSession.objects.filter(pk=instance.pk)
+        chats.update(has_scope=_has_scope(OuterRef("pk")))
 
 
 class Feedback(models.Model):

@@ -4,8 +4,7 @@ import json
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Prefetch, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -78,22 +77,12 @@ class ChatSessionViewSet(viewsets.ModelViewSet):
         return [rate("search")()] if searching else []
 
     def get_queryset(self):
-        # Each chat's messages counted by a subquery of its own row: a page of the list counts its 50 chats only,
-        # and the list's total (count(), which drops unused annotations) reads the session index alone.
-        counted = (Message.objects.filter(session=OuterRef("pk")).order_by().values("session")
-                   .annotate(n=Count("id")).values("n"))
+        # A chat's message_count and has_scope are kept on its row (sessions_app/models.py).
         scoped = Prefetch("scope_documents", queryset=Document.objects.only("id", "title", "collection"))
         sessions = ChatSession.objects.filter(owner=self.request.user)
-        if self.action in ("list", "retrieve", "partial_update", "update"):  # what shows a chat's own fields
-            sessions = sessions.annotate(message_count=Coalesce(Subquery(counted), 0))
         if self.action in ("retrieve", "partial_update", "update"):  # the list reads a page's scopes itself
             sessions = sessions.prefetch_related("scope_collections", scoped)
         if self.action == "list":
-            # Whether a chat has a scope at all, in the page's own query: most have none, and a page's scope
-            # items are then read only for the chats that have some.
-            has_scope = (Exists(ChatSession.scope_collections.through.objects.filter(chatsession=OuterRef("pk")))
-                         | Exists(ChatSession.scope_documents.through.objects.filter(chatsession=OuterRef("pk"))))
-            sessions = sessions.annotate(has_scope=has_scope)
             query = self.list_query()
             sessions = sessions.filter(archived=query["archived"])
             if query["search"]:

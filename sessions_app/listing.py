@@ -9,8 +9,8 @@ ORM's `ChatSession.objects.filter(owner=..., archived=...)` in `Meta.ordering`; 
 A page comes out as the API writes it (ChatSessionSerializer's representations): a stored value goes
 straight to its JSON form. Through the ORM's conversions and then the serializer's, each of a page's 100
 datetimes was parsed into an aware datetime and written back out as the text it came from, and each id into a
-UUID and back: most of a page's own time. Values in a form the fast writers do not know (a datetime written by
-hand in another format) take the ORM's conversions and the serializer's field, as before.
+UUID and back: most of a page's own time. A value in a form the fast writers do not know (a datetime written by
+hand in another format) is converted and written by the ORM's and the serializer's own code, as before.
 
     chats = ChatList(user, archived=False, fields=["id", "name"], expected=slice(0, 50))
     chats.count()        # how many; with `expected`, the same query also reads that page
@@ -26,6 +26,9 @@ from django.utils.dateparse import parse_datetime
 
 from ragchat.db import column, from_db, table
 from sessions_app.models import ChatSession
+from sessions_app.serializers import UTCDateTimeField
+
+_SERIALIZED_DATETIME = UTCDateTimeField()  # how the chat's datetimes are written (UTC, as DRF writes them)
 
 
 class ChatList:
@@ -99,7 +102,8 @@ def _selected(name: str) -> str:
 
 @lru_cache(maxsize=4)
 def _writers(fields: tuple[str, ...]) -> list[Callable]:
-    """Per column, its stored value -> what ChatSessionSerializer writes for it; then the two counts."""
+    """Per column, its stored value -> what ChatSessionSerializer writes for it; then the chat's message count and
+    scope flag."""
     writers = []
     for name in fields:
         field = ChatSession._meta.get_field(name)
@@ -141,11 +145,9 @@ def _write_datetime(value) -> str | None:
             value = value[:19]
         return f"{value[:10]}T{value[11:]}Z"
     parsed = value if isinstance(value, datetime) else parse_datetime(value)  # any other form: read, then
-    if parsed is None:                                                             # written as DRF does
+    if parsed is None:                                                             # written by the serializer's field
         raise ValueError(f"Not a datetime: {value!r}")
-    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    text = parsed.isoformat()
-    return text[:-6] + "Z"
+    return _SERIALIZED_DATETIME.to_representation(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 def _write_flag(value) -> bool:

@@ -87,11 +87,11 @@ def test_deleting_a_document_stops_its_job_within_seconds(workers):
     worker = workers(INGEST_READ_SECONDS="300")
     wait_for(lambda: reading(hostile), what="the worker to be reading")
     readers = children_of(worker.pid)
-    deleted_at = time.monotonic()
     services.document_delete(document=hostile)
+    # Within seconds the hostile file's reader is gone; then the queue goes on (the next job takes as long as
+    # it takes on a loaded machine: the bound is on stopping, not on ingesting the next file).
     wait_for(lambda: not any(alive(pid) for pid in readers), timeout=10, what="the reader to be killed")
     wait_for(lambda: status_of(after).status == Document.Status.READY, what="the next job")
-    assert time.monotonic() - deleted_at < 10
     assert not Document.objects.filter(pk=hostile.pk).exists() and Document.objects.count() == 1
 
 

@@ -38,7 +38,8 @@ class ChatList:
     def __init__(self, user, *, archived: bool, fields: list[str], expected: slice | None = None):
         """`expected`: the page the caller is about to ask for (from ?page=), which count() reads in the same
         query as the count: a round trip less for every list (the paginator asks for the count first)."""
-        self.owner, self.archived, self.fields = user.pk, archived, tuple(fields)
+        self.owner, self.archived = user.pk, archived
+        self.columns = (*fields, "message_count", "has_scope")  # the last two are kept on the chat's row
         self._expected = expected
         self._read: tuple[int, int, list] | None = None  # (start, stop, rows) of a page that count() read
 
@@ -46,14 +47,14 @@ class ChatList:
         if self._expected is not None:
             start, stop = self._expected.start, self._expected.stop
             with connection.cursor() as cursor:
-                cursor.execute(_sql(self.fields)["page_and_count"],
+                cursor.execute(_sql(self.columns)["page_and_count"],
                                [self.owner, self.archived, self.owner, self.archived, stop - start, start])
                 rows = cursor.fetchall()
             if rows:  # each row ends with the count; no rows: a page past the end, or no chats at all
                 self._read = (start, stop, [row[:-1] for row in rows])
                 return rows[0][-1]
         with connection.cursor() as cursor:
-            cursor.execute(_sql(self.fields)["count"], [self.owner, self.archived])
+            cursor.execute(_sql(self.columns)["count"], [self.owner, self.archived])
             return cursor.fetchone()[0]
 
     def __getitem__(self, page: slice) -> list[dict]:
@@ -62,16 +63,15 @@ class ChatList:
             rows = self._read[2][:stop - start]  # the last page's slice ends at the count, within what was read
         else:
             with connection.cursor() as cursor:
-                cursor.execute(_sql(self.fields)["page"], [self.owner, self.archived, stop - start, start])
+                cursor.execute(_sql(self.columns)["page"], [self.owner, self.archived, stop - start, start])
                 rows = cursor.fetchall()
-        names = [*self.fields, "message_count", "has_scope"]
-        writers = _writers(self.fields)
-        return [{name: write(value) for name, write, value in zip(names, writers, row, strict=True)}
+        writers = _writers(self.columns)
+        return [{name: write(value) for name, write, value in zip(self.columns, writers, row, strict=True)}
                 for row in rows]
 
 
 @lru_cache(maxsize=4)
-def _sql(fields: tuple[str, ...]) -> dict[str, str]:
+def _sql(columns: tuple[str, ...]) -> dict[str, str]:
     def chats(alias: str) -> str:
         return f"FROM {table(ChatSession)} {alias} WHERE {alias}.{column(ChatSession, 'owner')} = %s " \
                f"AND {alias}.{column(ChatSession, 'archived')} = %s"
@@ -79,14 +79,13 @@ def _sql(fields: tuple[str, ...]) -> dict[str, str]:
     order = ", ".join(f"s.{column(ChatSession, name.lstrip('-'))}{' DESC' if name.startswith('-') else ''}"
                       for name in ChatSession._meta.ordering)
     count = f"SELECT COUNT(*) {chats('s')}"
-    # The counts are kept on the chat's row (ChatSession.message_count, has_scope): a page reads its rows only.
-    columns = ", ".join(_selected(name) for name in (*fields, "message_count", "has_scope"))
+    selected = ", ".join(_selected(name) for name in columns)
     page = f"{chats('s')} ORDER BY {order} LIMIT %s OFFSET %s"
     return {
         "count": count,
-        "page": f"SELECT {columns} {page}",
+        "page": f"SELECT {selected} {page}",
         # The count as a subquery that does not depend on the row: the database works it out once.
-        "page_and_count": f"SELECT {columns}, (SELECT COUNT(*) {chats('t')}) {page}",
+        "page_and_count": f"SELECT {selected}, (SELECT COUNT(*) {chats('t')}) {page}",
     }
 
 
@@ -101,23 +100,24 @@ def _selected(name: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def _writers(fields: tuple[str, ...]) -> list[Callable]:
-    """Per column, its stored value -> what ChatSessionSerializer writes for it; then the chat's message count and
-    scope flag."""
+def _writers(columns: tuple[str, ...]) -> list[Callable]:
+    """Per column, its stored value -> what ChatSessionSerializer writes for it."""
     writers = []
-    for name in fields:
+    for name in columns:
         field = ChatSession._meta.get_field(name)
         if isinstance(field, models.UUIDField):
             writers.append(_uuid_writer(from_db(field.get_col("s"))))
         elif isinstance(field, models.DateTimeField):
             writers.append(_write_datetime)
         elif isinstance(field, models.BooleanField):
-            writers.append(_write_flag)
+            writers.append(bool)  # SQLite's and MySQL's booleans are 0 and 1
+        elif isinstance(field, models.IntegerField) and not field.null:
+            writers.append(int)
         elif isinstance(field, models.CharField) and not field.null:
             writers.append(str)
         else:
             raise TypeError(f"The chat list has no writer for {field!r}: add one, or leave it to the serializer.")
-    return [*writers, int, bool]
+    return writers
 
 
 def _uuid_writer(convert: Callable) -> Callable:
@@ -148,7 +148,3 @@ def _write_datetime(value) -> str | None:
     if parsed is None:                                                             # written by the serializer's field
         raise ValueError(f"Not a datetime: {value!r}")
     return _SERIALIZED_DATETIME.to_representation(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
-
-
-def _write_flag(value) -> bool:
-    return bool(value)  # SQLite's and MySQL's booleans are 0 and 1

@@ -127,9 +127,14 @@ class Message(models.Model):
             super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
+        """A deleted message no longer counts; one that another request deleted first was never counted twice."""
         with transaction.atomic():
-            ChatSession.objects.filter(pk=self.session_id).add_messages(-1)
-            return super().delete(*args, **kwargs)
+            chat = ChatSession.objects.filter(pk=self.session_id)
+            chat.add_messages(-1)  # the chat's row first, as in save()
+            deleted, by_model = super().delete(*args, **kwargs)
+            if not by_model.get(Message._meta.label):  # this copy's row was gone already
+                chat.add_messages(1)
+            return deleted, by_model
 
 
 def _has_scope(chat) -> Exists:

@@ -48,6 +48,17 @@ def test_a_stale_copy_of_a_chat_saved_later_keeps_the_count(api, user):
     assert listed(api, session)["message_count"] == 2 and listed(api, session)["name"] == "Renamed"
 
 
+def test_a_message_deleted_twice_counts_once(api, user):
+    """Two copies of one message (two admins on its page): the second delete finds no row and takes nothing off."""
+    session = make_session(user)
+    first = make_message(session, "hello")
+    make_message(session, "again")
+    stale = Message.objects.get(pk=first.pk)
+    first.delete()
+    assert stale.delete()[0] == 0
+    assert listed(api, session)["message_count"] == 1 == session.messages.count()
+
+
 def test_setting_clearing_and_losing_a_scope_keep_the_flag(api, user):
     contracts = make_collection("Contracts")
     menu = make_document("Soup on Mondays.", title="Menu")

@@ -102,7 +102,10 @@ def test_regenerate_replaces_the_last_answer_without_repeating_the_question(sign
     ask(page, "How much leave do I get?")
     answer = page.locator(".message-assistant")
     expect(answer.locator(".message-body")).to_have_text("First answer [1].")
+    # The text shows as its tokens arrive; the saved answer's id only with the stream's `done` event.
+    expect(answer).to_have_attribute("data-status", "complete")
     first_id = answer.get_attribute("data-id")
+    assert first_id
     answer.get_by_role("button", name="Regenerate answer").click()
     expect(answer.locator(".message-body")).to_have_text("Second answer [1].")
     expect(answer).not_to_have_attribute("data-id", first_id)

@@ -118,12 +118,12 @@ def run(args) -> None:
     with ProductionServer(url, env=env, port=PORT, workers=args.workers, threads=args.threads,
                           start_timeout=300) as server:
         wrk("search", seeded, argparse.Namespace(**{**vars(args), "seconds": 3}))  # each worker loads its index
-        settle(server)  # ... and writes its snapshot, in a thread that would slow whatever runs next
         kinds = ["trivial", *[k for k in args.scenarios if k != "trivial"]]
         figures = {}
         for kind in kinds:
-            # Requests wrk left in flight (chat turns take seconds each) would still be running in the next
-            # scenario: offline chat before the mixed one took its p99 from 0.7 to 7.8 s.
+            # On an idle server: the first scenario once the workers have written the index's snapshot (in a
+            # thread that would slow whatever runs next), the others once the requests wrk left in flight have
+            # finished (offline chat turns take seconds each: they took the mixed scenario's p99 from 0.7 to 7.8 s).
             settle(server)
             figures[kind] = wrk(kind, seeded, args)
         # The trivial endpoint again at the end, and the faster of its two runs is the base: a slow first run
